@@ -1,0 +1,53 @@
+# Two entry points for a newcomer: `make demo` and `make test`.
+# Both set themselves up (Debian libraries, virtual environment, Python packages)
+# and reinstall only when pyproject.toml changes.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV ?= .venv
+PY := $(VENV)/bin/python
+EXTRAS ?= cpu,train,export,test,dev
+STAMP := $(VENV)/.installed
+# Libraries the bpy module links against, plus Mesa's EGL for Workbench/EEVEE renders.
+DEBIAN_LIBS := libx11-6 libxrender1 libxfixes3 libxi6 libxkbcommon0 libxcb1 libxext6 \
+               libxxf86vm1 libsm6 libegl1 libegl-mesa0 libgl1-mesa-dri
+
+.PHONY: setup sysdeps test test-slow lint demo contact-sheets clean
+
+setup: $(STAMP)
+
+sysdeps:
+	@missing=$$(for p in $(DEBIAN_LIBS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian libraries: $$missing"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+$(STAMP): pyproject.toml
+	@$(MAKE) --no-print-directory sysdeps
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	# One pip command, so pip never upgrades numpy past what bpy was built with.
+	$(PY) -m pip install -q -e ".[$(EXTRAS)]"
+	@touch $(STAMP)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+test: $(STAMP)
+	$(MAKE) --no-print-directory lint
+	$(VENV)/bin/pytest -q
+
+test-slow: $(STAMP)
+	$(VENV)/bin/pytest -q -m slow
+
+# Until the tracker exists, the demo builds the face rig and renders contact sheets.
+demo: contact-sheets
+
+contact-sheets: $(STAMP)
+	$(PY) -m rigs.contact_sheet --out out/contact_sheets
+
+clean:
+	rm -rf out runs .pytest_cache .mypy_cache .ruff_cache

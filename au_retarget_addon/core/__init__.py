@@ -1,0 +1,1 @@
+"""Blender-free runtime: video, detection, alignment, ONNX inference, smoothing, mapping."""

@@ -1,0 +1,137 @@
+"""The whole face mesh as arrays (bpy-free): vertices, polygons, materials, labels,
+skin weights and landmark vertices. The Blender builder only copies this into bpy."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from . import features, parts, weights
+from .spec import RigSpec, load_spec
+
+# Look of each material: base colour (linear RGB) and roughness.
+MATERIALS: dict[str, tuple[tuple[float, float, float], float]] = {
+    "skin": ((0.62, 0.40, 0.30), 0.55),
+    "lip": ((0.50, 0.20, 0.18), 0.45),
+    "hair": ((0.045, 0.03, 0.022), 0.7),
+    "brow": ((0.035, 0.025, 0.02), 0.8),
+    "lash": ((0.02, 0.015, 0.012), 0.8),
+    "sclera": ((0.80, 0.78, 0.74), 0.3),
+    "iris": ((0.12, 0.07, 0.035), 0.3),
+    "pupil": ((0.005, 0.005, 0.005), 0.2),
+    "teeth": ((0.78, 0.75, 0.66), 0.35),
+    "mouth": ((0.03, 0.005, 0.005), 0.8),
+}
+
+# iBUG 68: which part holds each eye and brow point, and its named vertex there.
+_EYE_POINTS = {
+    36: ("lid_lower_R", "edge_-60"),
+    37: ("lid_upper_R", "edge_-20"),
+    38: ("lid_upper_R", "edge_20"),
+    39: ("lid_lower_R", "edge_60"),
+    40: ("lid_lower_R", "edge_20"),
+    41: ("lid_lower_R", "edge_-20"),
+    42: ("lid_lower_L", "edge_-60"),
+    43: ("lid_upper_L", "edge_-20"),
+    44: ("lid_upper_L", "edge_20"),
+    45: ("lid_lower_L", "edge_60"),
+    46: ("lid_lower_L", "edge_20"),
+    47: ("lid_lower_L", "edge_-20"),
+}
+_BROW_POINTS = {17 + i: ("brow_R", f"centre_{k}") for i, k in enumerate((14, 11, 7, 3, 0))}
+_BROW_POINTS.update({22 + i: ("brow_L", f"centre_{k}") for i, k in enumerate((0, 3, 7, 11, 14))})
+LM5_NAMES = ("eye_r", "eye_l", "nose", "mouth_r", "mouth_l")  # image order: left to right
+
+
+@dataclass
+class FaceMesh:
+    verts: np.ndarray  # (V, 3) rest positions
+    faces: list[tuple[int, ...]]
+    face_material: np.ndarray  # (F,) index into `materials`
+    face_label: np.ndarray  # (F,) label id (spec.labels)
+    materials: list[str]
+    bones: list[str]  # deform bones, columns of `weights`
+    weights: np.ndarray  # (V, len(bones))
+    lm68: list[int]  # vertex index per iBUG point
+    lm5: list[int]  # vertex index per alignment point, LM5_NAMES order
+    bone_heads: dict[str, np.ndarray]
+
+
+def _parts() -> list[parts.Part]:
+    out = [
+        parts.skin(),
+        features.neck(),
+        features.cavity(),
+        features.teeth(True),
+        features.teeth(False),
+    ]
+    for side in (1.0, -1.0):
+        out += [
+            parts.eyeball(side),
+            parts.lid(side, True),
+            parts.lid(side, False),
+            features.brow(side),
+        ]
+    return out
+
+
+def _part_weights(p: parts.Part, bones: list[str]) -> np.ndarray:
+    side = "L" if p.side > 0 else "R"
+    rigid = {
+        "neck": "neck",
+        "teeth_up": "head",
+        "teeth_lo": "jaw",
+        f"eye_{side}": f"eye.{side}",
+        f"lid_upper_{side}": f"lid_up.{side}",
+        f"lid_lower_{side}": f"lid_lo.{side}",
+    }
+    if p.name in rigid:
+        return weights.rigid_weights(len(p.verts), bones, rigid[p.name])
+    if p.name == "cavity":
+        return weights.cavity_weights(p.verts, bones)
+    return weights.skin_weights(p.verts, bones)
+
+
+@lru_cache(maxsize=1)
+def build_face_mesh(spec: RigSpec | None = None) -> FaceMesh:
+    """Assemble all parts into one mesh; deterministic (pure numpy, no randomness)."""
+    spec = spec or load_spec()
+    bones = [b.name for b in spec.bones if b.deform]
+    mats = list(MATERIALS)
+    verts, faces, fmat, flab, wts = [], [], [], [], []
+    named: dict[str, dict[str, int]] = {}
+    offset = 0
+    for p in _parts():
+        verts.append(p.verts)
+        faces += [tuple(offset + i for i in f) for f in p.faces]
+        fmat += [mats.index(m) for m in p.material]
+        flab += [spec.labels.index(lab) for lab in p.label]
+        wts.append(_part_weights(p, bones))
+        named[p.name] = {k: offset + v for k, v in p.named.items()}
+        offset += len(p.verts)
+    skin = named["skin"]
+    lm68 = [skin.get(f"lm68_{k:02d}", -1) for k in range(68)]
+    for k, (part, key) in {**_EYE_POINTS, **_BROW_POINTS}.items():
+        lm68[k] = named[part][key]
+    lm5 = [
+        named["eye_R"]["lm5_eye_r"],
+        named["eye_L"]["lm5_eye_l"],
+        skin["lm5_nose"],
+        skin["lm5_mouth_r"],
+        skin["lm5_mouth_l"],
+    ]
+    assert min(lm68) >= 0, "every iBUG point needs a vertex"
+    return FaceMesh(
+        np.vstack(verts),
+        faces,
+        np.array(fmat),
+        np.array(flab),
+        mats,
+        bones,
+        np.vstack(wts),
+        lm68,
+        lm5,
+        weights.bone_heads(),
+    )

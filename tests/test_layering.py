@@ -1,0 +1,30 @@
+"""DESIGN.md layering: `ml` and `au_retarget_addon.core` never import bpy."""
+
+import subprocess
+import sys
+
+BLOCK_BPY = """
+import sys
+class _NoBpy:
+    def find_spec(self, name, path=None, target=None):
+        if name == "bpy" or name.startswith(("bpy.", "bpy_extras", "mathutils")):
+            raise ImportError(f"layering: {name} imported outside Blender code")
+        return None
+sys.meta_path.insert(0, _NoBpy())
+import ml, au_retarget_addon.core, rigs.spec, rigs.geometry
+assert "bpy" not in sys.modules
+print("ok")
+"""
+
+
+def test_ml_and_core_import_without_bpy():
+    out = subprocess.run([sys.executable, "-c", BLOCK_BPY], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "ok"
+
+
+def test_blocker_really_blocks_bpy():
+    """The check above can fail: importing bpy under the same blocker raises."""
+    code = BLOCK_BPY.replace("import ml, au_retarget_addon.core", "import bpy")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode != 0 and "layering: bpy" in out.stderr
