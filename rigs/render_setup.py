@@ -56,7 +56,8 @@ def setup_render(scene: bpy.types.Scene, size: int = 256, samples: int = 16) -> 
     _light(scene, "AURT_Fill", (3.5, -4.5, 0.5), 350.0, 4.0)
     world = scene.world or bpy.data.worlds.new("AURT_World")
     scene.world = world
-    world.use_nodes = True
+    if world.node_tree is None:  # Blender 4.x; 5.0 worlds always have nodes
+        world.use_nodes = True
     world.node_tree.nodes["Background"].inputs["Color"].default_value = (0.25, 0.27, 0.3, 1.0)
     world.node_tree.nodes["Background"].inputs["Strength"].default_value = 0.6
     r = scene.render
