@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import os
 import tempfile
+import time
 from typing import cast
 
 import bpy
@@ -19,6 +20,8 @@ CAMERA_NAME = "AURT_Camera"
 CAMERA_DISTANCE = 7.0
 CAMERA_LENS_MM = 85.0
 CAMERA_Z = -0.05
+# Seconds spent inside Blender's render call, for benchmarks (time outside = overhead).
+RENDER_CALL_SECONDS = [0.0]
 
 
 def _light(
@@ -43,10 +46,12 @@ def _look_rotation(direction: np.ndarray) -> tuple[float, float, float]:
     return (e.x, e.y, e.z)
 
 
-def setup_render(scene: bpy.types.Scene, size: int = 256, samples: int = 16) -> bpy.types.Object:
+def setup_render(
+    scene: bpy.types.Scene, size: int = 256, samples: int = 16, lens: float = CAMERA_LENS_MM
+) -> bpy.types.Object:
     """Add a front camera, a key and a fill light, and fast Cycles CPU settings."""
     cam_data = bpy.data.cameras.new(CAMERA_NAME)
-    cam_data.lens = CAMERA_LENS_MM
+    cam_data.lens = lens
     cam = bpy.data.objects.new(CAMERA_NAME, cam_data)
     scene.collection.objects.link(cam)
     cam.location = (0.0, -CAMERA_DISTANCE, CAMERA_Z)
@@ -81,18 +86,21 @@ def setup_render(scene: bpy.types.Scene, size: int = 256, samples: int = 16) -> 
     return cam
 
 
-def render_array(scene: bpy.types.Scene) -> np.ndarray:
-    """Render the scene's camera and return an (H, W, 3) uint8 RGB image."""
+def render_array(scene: bpy.types.Scene, alpha: bool = False) -> np.ndarray:
+    """Render the scene's camera: (H, W, 3) uint8 RGB, or RGBA with `alpha`."""
     fd, path = tempfile.mkstemp(suffix=".png", prefix="aurt_")
     os.close(fd)
     old = scene.render.filepath
     try:
         scene.render.filepath = path
+        scene.render.image_settings.color_mode = "RGBA" if alpha else "RGB"
+        t0 = time.perf_counter()
         bpy.ops.render.render(write_still=True, scene=scene.name)
-        img = cv2.imread(path, cv2.IMREAD_COLOR)
+        RENDER_CALL_SECONDS[0] += time.perf_counter() - t0
+        img = cv2.imread(path, cv2.IMREAD_UNCHANGED)
         if img is None:
             raise RuntimeError(f"Blender wrote no readable image to {path}")
-        return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+        return cv2.cvtColor(img, cv2.COLOR_BGRA2RGBA if alpha else cv2.COLOR_BGR2RGB)
     finally:
         scene.render.filepath = old
         os.unlink(path)

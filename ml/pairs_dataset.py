@@ -1,0 +1,36 @@
+"""Torch dataset over rendered pairs: reads one pair per item, never the whole set."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from .pairs_layout import PairsError, list_pairs, read_pair
+
+
+class PairsDataset(Dataset):
+    """Items: image (3, S, S) float in [0, 1], mask (S, S) long, lm68 (68, 2), lm5 (5, 2),
+    params (P,) float, all as tensors."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+        self.stems = list_pairs(self.root)
+        if not self.stems:
+            raise PairsError(f"{self.root} holds no complete pairs")
+
+    def __len__(self) -> int:
+        return len(self.stems)
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        p = read_pair(self.stems[i])
+        image = torch.from_numpy(np.ascontiguousarray(p.image.transpose(2, 0, 1))).float() / 255.0
+        return {
+            "image": image,
+            "mask": torch.from_numpy(p.mask.astype(np.int64)),
+            "lm68": torch.from_numpy(p.lm68),
+            "lm5": torch.from_numpy(p.lm5),
+            "params": torch.from_numpy(p.params),
+        }

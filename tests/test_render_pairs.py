@@ -1,0 +1,160 @@
+"""ml/render_pairs.py through its command line with the bpy module (real Cycles renders)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ml.pairs_layout import list_pairs, read_pair
+from rigs import load_spec
+
+pytestmark = pytest.mark.blender
+SCRIPT = Path(__file__).resolve().parents[1] / "ml" / "render_pairs.py"
+ARGS = ["--count", "10", "--size", "96", "--shard-size", "4", "--seed", "5", "--samples", "4"]
+
+
+def _run(out: Path, *extra: str, wait: bool = True):
+    cmd = [sys.executable, str(SCRIPT), "--", *ARGS, "--out", str(out), *extra]
+    if not wait:
+        return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return subprocess.run(cmd, capture_output=True, text=True)
+
+
+@pytest.fixture(scope="module")
+def full_run(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("pairs") / "full"
+    res = _run(out)
+    assert res.returncode == 0, res.stderr[-2000:]
+    return out
+
+
+def _contents(root: Path) -> dict[str, tuple]:
+    out = {}
+    for stem in list_pairs(root):
+        p = read_pair(stem)
+        out[str(stem.relative_to(root))] = (p.params, p.lm68, p.mask, p.image)
+    return out
+
+
+def test_pairs_agree_with_each_other(full_run):
+    spec = load_spec()
+    labels = list(spec.labels)
+    stems = list_pairs(full_run)
+    assert len(stems) == 10 and len({s.parent.name for s in stems}) == 3
+    for stem in stems:
+        p = read_pair(stem)
+        assert p.image.shape == (96, 96, 3) and p.mask.shape == (96, 96)
+        assert p.params.shape == (spec.size,) and p.lm68.shape == (68, 2)
+        lab = lambda pt, m=p.mask: labels[m[int(round(pt[1])), int(round(pt[0]))]]  # noqa: E731
+
+        def near(pt, want, mask=p.mask):  # the pixel or a neighbour (silhouettes at high yaw)
+            x, y = int(round(pt[0])), int(round(pt[1]))
+            return want in {labels[v] for v in mask[y - 1 : y + 2, x - 1 : x + 2].ravel()}
+
+        assert near(p.lm5[2], "nose"), stem
+        on_face = [lab(pt) != "background" for pt in p.lm68 if np.all((pt >= 0) & (pt < 95))]
+        assert np.mean(on_face) > 0.85, stem
+        for k, side in ((0, "R"), (1, "L")):  # open eyes: the eye centre is on the eye
+            if p.params[spec.param(f"AU43_{side}").index] < 0.2:
+                assert near(p.lm5[k], f"eye_{side.lower()}"), (stem, side)
+        assert np.all(p.mask[p.image.sum(axis=2) == 0] >= 0)
+
+
+def test_rerender_from_stored_params_matches(bpy_clean, full_run):
+    sys.path.insert(0, str(SCRIPT.parent.parent))
+    from ml.render_pairs import PairRenderer
+
+    stem = list_pairs(full_run)[3]
+    stored = read_pair(stem)
+    renderer = PairRenderer(load_spec(), 96, 4)
+    again = renderer.render(stored.params, 5, int(stem.name), randomize=False)
+    assert np.mean(again.mask == stored.mask) > 0.995
+    np.testing.assert_allclose(again.lm68, stored.lm68, atol=1e-3)
+    assert np.abs(again.image.astype(float) - stored.image).mean() < 2.0
+
+
+def test_killed_run_resumes_to_the_same_set(full_run, tmp_path):
+    out = tmp_path / "killed"
+    proc = _run(out, wait=False)
+    deadline = time.time() + 120
+    while time.time() < deadline and len(list(out.glob("shard_*/[0-9]*.npz"))) < 3:
+        time.sleep(0.2)
+    proc.kill()
+    proc.wait()
+    assert 0 < len(list_pairs(out)) < 10
+    assert _run(out).returncode == 0
+    a, b = _contents(full_run), _contents(out)
+    assert a.keys() == b.keys()
+    for k in a:
+        np.testing.assert_array_equal(a[k][0], b[k][0])
+        np.testing.assert_allclose(a[k][1], b[k][1], atol=1e-4)
+    assert not list(out.rglob(".tmp_*"))
+
+
+def test_shards_are_disjoint_and_complete(full_run, tmp_path):
+    parts = []
+    for k in range(2):
+        out = tmp_path / f"part{k}"
+        assert _run(out, "--shard", f"{k}/2").returncode == 0
+        parts.append({str(s.relative_to(out)) for s in list_pairs(out)})
+    assert not parts[0] & parts[1]
+    assert parts[0] | parts[1] == set(_contents(full_run))
+
+
+@pytest.mark.parametrize(
+    "extra,message",
+    [
+        (["--shard", "2/2"], "need 0 <= K < N"),
+        (["--size", "20"], "outside 64..512"),
+    ],
+)
+def test_bad_arguments_are_named(tmp_path, extra, message):
+    res = _run(tmp_path / "x", *extra)
+    assert res.returncode == 2 and message in res.stderr
+
+
+def test_unwritable_and_mismatched_output_are_named(full_run, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    res = _run(blocker / "out")
+    assert res.returncode == 2 and "not writable" in res.stderr
+    res = _run(full_run, "--randomize")
+    assert res.returncode == 2 and "dataset.json" in res.stderr and "randomize" in res.stderr
+
+
+def test_dataset_reads_pairs_as_tensors(full_run):
+    from ml.pairs_dataset import PairsDataset
+
+    ds = PairsDataset(full_run)
+    item = ds[0]
+    assert len(ds) == 10 and item["image"].shape == (3, 96, 96)
+    assert (
+        item["mask"].dtype.is_floating_point is False
+        and item["params"].shape[0] == load_spec().size
+    )
+
+
+def test_randomized_appearance_changes_background_and_light(full_run, tmp_path):
+    out = tmp_path / "random"
+    assert _run(out, "--randomize").returncode == 0
+    plain, rand = _contents(full_run), _contents(out)
+    assert plain.keys() == rand.keys()
+    for k in plain:
+        np.testing.assert_array_equal(plain[k][0], rand[k][0])  # same parameters
+        assert np.mean(plain[k][2] == rand[k][2]) > 0.9  # same face; camera jitter aside
+    bg = [
+        rand[k][3][rand[k][2] == 0].std(axis=0).max()
+        + abs(rand[k][3][rand[k][2] == 0].mean() - plain[k][3][plain[k][2] == 0].mean())
+        for k in rand
+    ]
+    assert np.mean(np.array(bg) > 3.0) >= 0.8  # backgrounds are no longer the flat grey
+    skin = [
+        np.abs(rand[k][3][rand[k][2] == 1].mean(0) - plain[k][3][plain[k][2] == 1].mean(0)).max()
+        for k in rand
+    ]
+    assert np.median(skin) > 5.0  # skin tone and light colour change the face
