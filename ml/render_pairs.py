@@ -198,6 +198,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     args = ap.parse_args(argv)
     if args.count < 1:
         ap.error("--count must be at least 1")
+    if args.shard_size < 1 or args.samples < 1:
+        ap.error("--shard-size and --samples must be at least 1")
     if not 64 <= args.size <= 512:
         ap.error(f"--size {args.size} is outside 64..512")
     try:

@@ -111,6 +111,7 @@ def test_shards_are_disjoint_and_complete(full_run, tmp_path):
     [
         (["--shard", "2/2"], "need 0 <= K < N"),
         (["--size", "20"], "outside 64..512"),
+        (["--shard-size", "0"], "at least 1"),
     ],
 )
 def test_bad_arguments_are_named(tmp_path, extra, message):
