@@ -14,11 +14,14 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import argparse
+import shutil
 import statistics
+import tempfile
 import time
 
 import bpy
 
+from ml.pairs_layout import PairsConfig, write_pair
 from ml.render_pairs import PairRenderer
 from ml.sampling import sample_params
 from rigs import load_spec
@@ -30,27 +33,35 @@ def main() -> int:
     ap = argparse.ArgumentParser(prog="bench_render_pairs")
     ap.add_argument("--pairs", type=int, default=60)
     ap.add_argument("--size", type=int, default=128)
-    ap.add_argument("--samples", type=int, default=8)
+    ap.add_argument("--samples", type=int, default=2)
     args = ap.parse_args(argv)
     bpy.ops.wm.read_factory_settings(use_empty=True)
     spec = load_spec()
     r = PairRenderer(spec, args.size, args.samples)
-    pair_times, image_times, shares = [], [], []
+    pair_times, image_times, shares, write_times = [], [], [], []
+    out = Path(tempfile.mkdtemp(prefix="aurt_bench_"))
+    cfg = PairsConfig(count=args.pairs, size=args.size, samples=args.samples)
     r.render(sample_params(spec, 0, 0), 0, 0, False)  # warm-up
     for i in range(args.pairs):
         RENDER_CALL_SECONDS[0] = 0.0
         t = time.perf_counter()
-        r.render(sample_params(spec, 0, i), 0, i, False)
+        result = r.render(sample_params(spec, 0, i), 0, i, False)
         pair_times.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        write_pair(out, cfg, i, result)
+        write_times.append(time.perf_counter() - t)
         shares.append(1.0 - RENDER_CALL_SECONDS[0] / pair_times[-1])
         t = time.perf_counter()
         render_array(r.scene)  # baseline: the RGB image alone, same scene and settings
         image_times.append(time.perf_counter() - t)
+    shutil.rmtree(out)
     pair, image = statistics.median(pair_times), statistics.median(image_times)
+    written = pair + statistics.median(write_times)
     print(f"\n| {args.size} px, {args.samples} samples, {args.pairs} pairs | median s | per s |")
     print("| --- | --- | --- |")
     print(f"| image only (baseline) | {image:.4f} | {1 / image:.1f} |")
     print(f"| full pair (image, mask, landmarks, align) | {pair:.4f} | {1 / pair:.1f} |")
+    print(f"| pair written to disk (atomic PNG + NPZ) | {written:.4f} | {1 / written:.1f} |")
     print(f"| ratio pair / image | {pair / image:.2f} | |")
     print(f"| share of pair time outside render calls | {statistics.median(shares):.1%} | |")
     return 0

@@ -34,7 +34,7 @@ class PairsConfig:
     shard_size: int = 1000
     au_mode: str = "uniform"
     randomize: bool = False
-    samples: int = 8
+    samples: int = 2
     spec_hash: str = ""
 
 

@@ -35,10 +35,24 @@ from ml.pairs_layout import (
     write_pair,
     write_shard_index,
 )
+from ml.raster import rasterize_labels
 from ml.sampling import SamplingConfig, sample_params
 from rigs import RigSpec, load_spec
-from rigs.builder import LABEL_ATTRIBUTE, MESH_NAME, build_face_rig, landmarks_world, set_params
-from rigs.render_setup import CAMERA_LENS_MM, project, render_array, setup_render
+from rigs.builder import (
+    LABEL_ATTRIBUTE,
+    MESH_NAME,
+    build_face_rig,
+    evaluated_vertices,
+    set_params,
+)
+from rigs.geometry import build_face_mesh, render_triangles
+from rigs.render_setup import (
+    CAMERA_LENS_MM,
+    project_depth,
+    render_array,
+    set_ambient,
+    setup_render,
+)
 
 # The camera is framed so the aligned crop needs about no rescaling (eye distance).
 PAIR_LENS_MM = CAMERA_LENS_MM * 1.16
@@ -93,6 +107,9 @@ class PairRenderer:
         self.rig = build_face_rig()
         self.camera = setup_render(self.scene, size, samples, lens=PAIR_LENS_MM)
         self.mask_mat = _mask_material()
+        self.mesh = build_face_mesh(spec)
+        self.last_matrix = np.eye(2, 3)
+        self.tris, self.tri_labels, self.cullable = render_triangles(self.mesh)
         self.key = bpy.data.objects["AURT_Key"]
         self.skin = bpy.data.materials[f"{MESH_NAME}_skin"]
         self.base = {
@@ -134,6 +151,7 @@ class PairRenderer:
             )
         bsdf = self.skin.node_tree.nodes["Principled BSDF"]
         bsdf.inputs["Base Color"].default_value = tuple(np.clip(skin, 0, 1).tolist())
+        set_ambient(self.skin)
 
     def _mask(self) -> np.ndarray:
         scene, layer = self.scene, bpy.context.view_layer
@@ -157,7 +175,7 @@ class PairRenderer:
             cy.samples, cy.filter_width, vs.view_transform = old[:3]
             r.film_transparent, r.dither_intensity = old[3], old[4]
             layer.material_override = None
-            scene.world.node_tree.nodes["Background"].inputs["Strength"].default_value = 0.6
+            scene.world.node_tree.nodes["Background"].inputs["Strength"].default_value = 1.0
 
     def render(self, params: np.ndarray, seed: int, index: int, randomize: bool) -> Pair:
         rng = np.random.default_rng(np.random.SeedSequence([seed, index, 1]))
@@ -166,21 +184,23 @@ class PairRenderer:
         bpy.context.view_layer.update()
         self.scene.render.film_transparent = True
         rgba = render_array(self.scene, alpha=True).astype(np.float32)
-        mask = self._mask()
-        lm68_w, lm5_w = landmarks_world(self.rig)
-        lm68, lm5 = project(self.scene, lm68_w), project(self.scene, lm5_w)
-        m = alignment_matrix(lm5, self.size)
-        warp = lambda im, flag: cv2.warpAffine(im, m, (self.size, self.size), flags=flag)  # noqa: E731
-        crop = warp(rgba, cv2.INTER_LINEAR)
+        xy, depth = project_depth(self.scene, evaluated_vertices(self.rig))
+        m = self.last_matrix = alignment_matrix(xy[self.mesh.lm5], self.size)
+        xy = transform_points(m, xy)  # crop pixels: the mask is rasterised there, exactly
+        mask = rasterize_labels(xy, depth, self.tris, self.tri_labels, self.size, self.cullable)
+        frame = np.ones(rgba.shape[:2], np.uint8)  # only what the camera saw, like the image
+        mask *= cv2.warpAffine(frame, m, (self.size, self.size), flags=cv2.INTER_NEAREST)
+        crop = cv2.warpAffine(rgba, m, (self.size, self.size), flags=cv2.INTER_LINEAR)
         alpha = crop[..., 3:] / 255.0
         bg = _background(rng, self.size, randomize)
         image = (crop[..., :3] * alpha + bg * (1 - alpha)).round().clip(0, 255).astype(np.uint8)
-        return Pair(
-            image,
-            warp(mask, cv2.INTER_NEAREST),
-            transform_points(m, lm68),
-            transform_points(m, lm5),
-            params,
+        return Pair(image, mask, xy[self.mesh.lm68], xy[self.mesh.lm5], params)
+
+    def cycles_mask(self) -> np.ndarray:
+        """The last pair's label mask rendered by Cycles (a cross-check of the raster mask)."""
+        full = self._mask()
+        return cv2.warpAffine(
+            full, self.last_matrix, (self.size, self.size), flags=cv2.INTER_NEAREST
         )
 
 
@@ -194,7 +214,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--shard-size", type=int, default=1000, help="pairs per shard folder")
     ap.add_argument("--au-mode", choices=("uniform", "sparse"), default="uniform")
     ap.add_argument("--randomize", action="store_true", help="appearance randomisation")
-    ap.add_argument("--samples", type=int, default=8, help="Cycles samples per image")
+    ap.add_argument("--samples", type=int, default=2, help="Cycles samples per image")
     args = ap.parse_args(argv)
     if args.count < 1:
         ap.error("--count must be at least 1")

@@ -198,11 +198,10 @@ def set_params(
     rig.update_tag()
 
 
-def landmarks_world(
+def evaluated_vertices(
     rig: bpy.types.Object, depsgraph: bpy.types.Depsgraph | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """World positions of the 68 and 5 landmark vertices on the evaluated (posed) mesh."""
-    fm = build_face_mesh()
+) -> np.ndarray:
+    """World positions (V, 3) of all face-mesh vertices, posed by the current parameters."""
     depsgraph = depsgraph or bpy.context.evaluated_depsgraph_get()
     obj = face_mesh_object(rig).evaluated_get(depsgraph)
     me = obj.to_mesh()
@@ -211,7 +210,14 @@ def landmarks_world(
         me.vertices.foreach_get("co", co)
     finally:
         obj.to_mesh_clear()
-    co = co.reshape(-1, 3)
     mw = np.array(obj.matrix_world)
-    world = co @ mw[:3, :3].T + mw[:3, 3]
+    return co.reshape(-1, 3) @ mw[:3, :3].T + mw[:3, 3]
+
+
+def landmarks_world(
+    rig: bpy.types.Object, depsgraph: bpy.types.Depsgraph | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """World positions of the 68 and 5 landmark vertices on the evaluated (posed) mesh."""
+    fm = build_face_mesh()
+    world = evaluated_vertices(rig, depsgraph)
     return world[fm.lm68], world[fm.lm5]

@@ -57,6 +57,8 @@ class FaceMesh:
     lm68: list[int]  # vertex index per iBUG point
     lm5: list[int]  # vertex index per alignment point, LM5_NAMES order
     bone_heads: dict[str, np.ndarray]
+    face_part: np.ndarray  # (F,) index into `part_names`
+    part_names: list[str]
 
 
 def _parts() -> list[parts.Part]:
@@ -100,7 +102,8 @@ def build_face_mesh(spec: RigSpec | None = None) -> FaceMesh:
     spec = spec or load_spec()
     bones = [b.name for b in spec.bones if b.deform]
     mats = list(MATERIALS)
-    verts, faces, fmat, flab, wts = [], [], [], [], []
+    verts, faces, fmat, flab, wts, fpart = [], [], [], [], [], []
+    part_names: list[str] = []
     named: dict[str, dict[str, int]] = {}
     offset = 0
     for p in _parts():
@@ -109,6 +112,8 @@ def build_face_mesh(spec: RigSpec | None = None) -> FaceMesh:
         fmat += [mats.index(m) for m in p.material]
         flab += [spec.labels.index(lab) for lab in p.label]
         wts.append(_part_weights(p, bones))
+        fpart += [len(part_names)] * len(p.faces)
+        part_names.append(p.name)
         named[p.name] = {k: offset + v for k, v in p.named.items()}
         offset += len(p.verts)
     skin = named["skin"]
@@ -134,4 +139,46 @@ def build_face_mesh(spec: RigSpec | None = None) -> FaceMesh:
         lm68,
         lm5,
         weights.bone_heads(),
+        np.array(fpart),
+        part_names,
     )
+
+
+def orient_outward(verts: np.ndarray, tris: np.ndarray, centres: np.ndarray) -> np.ndarray:
+    """Reorder each triangle so its normal points away from its centre (V, T, centres (T, 3))."""
+    a, b, c = verts[tris[:, 0]], verts[tris[:, 1]], verts[tris[:, 2]]
+    normal = np.cross(b - a, c - a)
+    flip = (normal * ((a + b + c) / 3 - centres)).sum(axis=1) < 0
+    out = tris.copy()
+    out[flip, 1], out[flip, 2] = tris[flip, 2], tris[flip, 1]
+    return out
+
+
+def triangulate(faces: list[tuple[int, ...]], labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Fan-triangulate polygons: (T, 3) vertex indices and the label of each triangle."""
+    tris, tri_labels = [], []
+    for f, lab in zip(faces, labels, strict=True):
+        for k in range(1, len(f) - 1):
+            tris.append((f[0], f[k], f[k + 1]))
+            tri_labels.append(lab)
+    return np.array(tris, dtype=np.int64), np.array(tri_labels, dtype=np.uint8)
+
+
+def render_triangles(fm: FaceMesh) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Triangles wound outward, their labels, and which may be back-face culled.
+
+    Every part is seen from outside only, except the mouth cavity (seen from inside).
+    """
+    tris, labels = triangulate(fm.faces, fm.face_label)
+    tri_part = np.repeat(fm.face_part, [len(f) - 2 for f in fm.faces])
+    names = np.array(fm.part_names)[tri_part]
+    centroid = fm.verts[tris].mean(axis=1)
+    centres = np.zeros_like(centroid)  # skin: the head centre
+    for side in ("L", "R"):
+        eye = np.isin(names, [f"eye_{side}", f"lid_upper_{side}", f"lid_lower_{side}"])
+        centres[eye] = fm.bone_heads[f"eye.{side}"]
+    neck = names == "neck"
+    centres[neck] = np.c_[np.zeros(neck.sum()), np.full(neck.sum(), 0.2), centroid[neck, 2]]
+    flat = np.char.startswith(names, "brow_") | np.char.startswith(names, "teeth_")
+    centres[flat] = centroid[flat] + np.array([0.0, 1.0, 0.0])  # they face forward (-Y)
+    return orient_outward(fm.verts, tris, centres), labels, names != "cavity"

@@ -76,6 +76,8 @@ def test_rerender_from_stored_params_matches(bpy_clean, full_run):
     assert np.mean(again.mask == stored.mask) > 0.995
     np.testing.assert_allclose(again.lm68, stored.lm68, atol=1e-3)
     assert np.abs(again.image.astype(float) - stored.image).mean() < 2.0
+    # the rasterised mask agrees with a Cycles render of the label attribute
+    assert np.mean(renderer.cycles_mask() == again.mask) > 0.97
 
 
 def test_killed_run_resumes_to_the_same_set(full_run, tmp_path):
