@@ -7,11 +7,13 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 EXTRAS ?= cpu,train,export,test,dev
 STAMP := $(VENV)/.installed
+# ImageNet VGG16 for the perceptual loss, converted from a registry package (ml/vgg.py)
+VGG := data/weights/vgg16_imagenet.pt
 # Libraries the bpy module links against, plus Mesa's EGL for Workbench/EEVEE renders.
 DEBIAN_LIBS := libx11-6 libxrender1 libxfixes3 libxi6 libxkbcommon0 libxcb1 libxext6 \
                libxxf86vm1 libsm6 libegl1 libegl-mesa0 libgl1-mesa-dri
 
-.PHONY: setup sysdeps test test-slow lint demo contact-sheets clean
+.PHONY: setup sysdeps weights test test-slow lint demo contact-sheets clean
 
 setup: $(STAMP)
 
@@ -31,16 +33,21 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e ".[$(EXTRAS)]"
 	@touch $(STAMP)
 
+weights: $(VGG)
+
+$(VGG): $(STAMP)
+	$(PY) -m ml.vgg fetch --out $(VGG)
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
-test: $(STAMP)
+test: $(STAMP) $(VGG)
 	$(MAKE) --no-print-directory lint
 	$(VENV)/bin/pytest -q
 
-test-slow: $(STAMP)
+test-slow: $(STAMP) $(VGG)
 	$(VENV)/bin/pytest -q -m slow
 
 # Until the tracker exists, the demo builds the face rig and renders contact sheets.

@@ -14,6 +14,10 @@ from rigs.spec import RigSpec
 class ParamEncoder(torch.nn.Module):
     """(B, P) raw parameter vectors in spec order -> (B, E) network inputs."""
 
+    cont_idx: torch.Tensor
+    lo: torch.Tensor
+    span: torch.Tensor
+
     def __init__(self, spec: RigSpec) -> None:
         super().__init__()
         cont = [p for p in spec.params if not p.discrete]

@@ -1,0 +1,47 @@
+"""Stage configs: TOML, command-line overrides, round trip, errors that name the key."""
+
+from dataclasses import dataclass, field
+
+import pytest
+
+from ml.config import ConfigError, dump_toml, load_config
+
+
+@dataclass
+class Inner:
+    lr: float = 1e-3
+    steps: int = 10
+    amp: bool = True
+
+
+@dataclass
+class Outer:
+    name: str = "run"
+    opt: Inner = field(default_factory=Inner)
+
+
+def test_file_then_overrides(tmp_path):
+    f = tmp_path / "c.toml"
+    f.write_text('name = "a"\n[opt]\nlr = 0.5\n')
+    cfg = load_config(Outer, f, ["opt.steps=7", "opt.amp=false", "name=data/pairs"])
+    assert cfg == Outer("data/pairs", Inner(0.5, 7, False))
+
+
+def test_resolved_toml_round_trips(tmp_path):
+    cfg = load_config(Outer, None, ["opt.lr=2e-4"])
+    f = tmp_path / "resolved.toml"
+    f.write_text(dump_toml(cfg))
+    assert load_config(Outer, f) == cfg
+
+
+@pytest.mark.parametrize(
+    "override,match",
+    [
+        ("opt.nope=1", "unknown key"),
+        ("opt.steps=abc", "opt.steps"),
+        ("novalue", "key=value"),
+    ],
+)
+def test_bad_overrides_name_the_key(override, match):
+    with pytest.raises(ConfigError, match=match):
+        load_config(Outer, None, [override])
