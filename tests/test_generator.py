@@ -1,6 +1,5 @@
 """Generator G: sized from the spec and config, every rig parameter reaches the image."""
 
-import numpy as np
 import pytest
 import torch
 
