@@ -8,18 +8,29 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from .pairs_layout import PairsError, list_pairs, read_pair
+from .pairs_layout import PairsError, check_spec, list_pairs, read_pair
 
 
 class PairsDataset(Dataset):
     """Items: image (3, S, S) float in [0, 1], mask (S, S) long, lm68 (68, 2), lm5 (5, 2),
     params (P,) float, all as tensors."""
 
-    def __init__(self, root: str | Path) -> None:
+    def __init__(self, root: str | Path, split: str = "all", holdout_every: int = 20) -> None:
+        """split: "all", "train" or "heldout"; every `holdout_every`-th pair (by index) is
+        held out, so the split never depends on how many pairs exist yet."""
         self.root = Path(root)
-        self.stems = list_pairs(self.root)
+        if split not in ("all", "train", "heldout"):
+            raise ValueError(f"split must be all, train or heldout, not {split!r}")
+        check_spec(self.root)
+        stems = list_pairs(self.root)
+        held = [s for s in stems if int(s.name) % holdout_every == 0]
+        self.stems = {
+            "all": stems,
+            "heldout": held,
+            "train": [s for s in stems if int(s.name) % holdout_every != 0],
+        }[split]
         if not self.stems:
-            raise PairsError(f"{self.root} holds no complete pairs")
+            raise PairsError(f"{self.root} holds no complete pairs in split {split!r}")
 
     def __len__(self) -> int:
         return len(self.stems)

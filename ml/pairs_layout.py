@@ -144,6 +144,19 @@ def read_pair(stem: Path) -> Pair:
         return Pair(cv2.cvtColor(image, cv2.COLOR_BGR2RGB), mask, z["lm68"], z["lm5"], z["params"])
 
 
+def check_spec(root: Path) -> None:
+    """Refuse pairs rendered from another version of the rig spec."""
+    from rigs.spec import load_spec
+
+    meta = root / "dataset.json"
+    if not meta.exists():
+        raise PairsError(f"{root} is not a pairs dataset (no dataset.json)")
+    stored = json.loads(meta.read_text()).get("spec_hash")
+    if stored != load_spec().hash():
+        raise PairsError(f"{meta}: pairs were rendered from rig spec {stored}, the current spec "
+                         f"is {load_spec().hash()}; render them again")
+
+
 def list_pairs(root: Path) -> list[Path]:
     """Stems of all complete pairs under a dataset folder, in index order."""
     if not (root / "dataset.json").exists():

@@ -126,7 +126,7 @@ AU_SPLIT: list[tuple[str, str, list[Effect]]] = [
             ("brow_out.L", "loc", "y", -0.01),
         ],
     ),
-    ("AU5", "upper lid raiser", [("lid_up.L", "rot", "x", -12.0 * LID_UP_CLOSE)]),
+    ("AU5", "upper lid raiser", [("lid_up.L", "rot", "x", -18.0 * LID_UP_CLOSE)]),
     (
         "AU6",
         "cheek raiser",

@@ -6,10 +6,13 @@ never adds cameras or lights to a user's scene.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
+import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from typing import cast
 
 import bpy
@@ -130,6 +133,22 @@ def setup_render(
     return cam
 
 
+@contextlib.contextmanager
+def _quiet_stdout() -> Iterator[None]:
+    """Silence Blender's per-render "Fra: ... Saved" lines (written by C to fd 1), so
+    progress bars stay readable; errors still go to stderr."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 1)
+        yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(devnull)
+
+
 def render_array(scene: bpy.types.Scene, alpha: bool = False) -> np.ndarray:
     """Render the scene's camera: (H, W, 3) uint8 RGB, or RGBA with `alpha`."""
     fd, path = tempfile.mkstemp(suffix=".png", prefix="aurt_")
@@ -139,7 +158,8 @@ def render_array(scene: bpy.types.Scene, alpha: bool = False) -> np.ndarray:
         scene.render.filepath = path
         scene.render.image_settings.color_mode = "RGBA" if alpha else "RGB"
         t0 = time.perf_counter()
-        bpy.ops.render.render(write_still=True, scene=scene.name)
+        with _quiet_stdout():
+            bpy.ops.render.render(write_still=True, scene=scene.name)
         RENDER_CALL_SECONDS[0] += time.perf_counter() - t0
         img = cv2.imread(path, cv2.IMREAD_UNCHANGED)
         if img is None:

@@ -33,3 +33,30 @@ def face_rig(bpy_clean):
     from rigs.builder import build_face_rig
 
     return build_face_rig()
+
+
+@pytest.fixture(scope="session")
+def tiny_pairs(tmp_path_factory) -> Path:
+    """24 real rendered pairs at 64 px (through the render_pairs command line)."""
+    import subprocess
+    import sys
+
+    out = tmp_path_factory.mktemp("tiny_pairs") / "pairs"
+    cmd = [
+        sys.executable,
+        str(REPO / "ml" / "render_pairs.py"),
+        "--",
+        "--count",
+        "24",
+        "--size",
+        "64",
+        "--seed",
+        "3",
+        "--au-mode",
+        "sparse",
+        "--out",
+        str(out),
+    ]
+    res = subprocess.run(cmd, capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr[-2000:]
+    return out

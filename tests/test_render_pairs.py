@@ -161,3 +161,44 @@ def test_randomized_appearance_changes_background_and_light(full_run, tmp_path):
         for k in rand
     ]
     assert np.median(skin) > 5.0  # skin tone and light colour change the face
+
+
+def test_sensitivity_set_shows_every_parameter(tmp_path):
+    """Each AU, pose and gaze parameter visibly changes the aligned render on its own."""
+    out = tmp_path / "sens.npz"
+    cmd = [
+        sys.executable,
+        str(SCRIPT.parent / "render_sensitivity.py"),
+        "--",
+        "--out",
+        str(out),
+        "--bases",
+        "1",
+        "--size",
+        "128",
+    ]
+    res = subprocess.run(cmd, capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr[-2000:]
+    z = np.load(out)
+    spec = load_spec()
+    assert list(z["names"]) == [p.name for p in spec.params if p.group in ("au", "pose", "gaze")]
+    change = np.abs(z["images"][:, :, 1].astype(int) - z["images"][:, :, 0]).max(axis=-1)
+    moved = (change > 12).sum(axis=(-1, -2))[0]  # pixels that changed visibly, per parameter
+    quiet = [str(n) for n, m in zip(z["names"], moved, strict=True) if m < 6]
+    assert not quiet, f"parameters that barely change a 128 px render: {quiet}"
+
+
+def test_pairs_from_another_rig_spec_are_refused(full_run, tmp_path):
+    import json
+    import shutil
+
+    from ml.pairs_dataset import PairsDataset
+    from ml.pairs_layout import PairsError
+
+    copy = tmp_path / "old"
+    shutil.copytree(full_run, copy)
+    meta = json.loads((copy / "dataset.json").read_text())
+    meta["spec_hash"] = "0" * 64
+    (copy / "dataset.json").write_text(json.dumps(meta))
+    with pytest.raises(PairsError, match="render them again"):
+        PairsDataset(copy)
