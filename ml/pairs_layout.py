@@ -153,8 +153,10 @@ def check_spec(root: Path) -> None:
         raise PairsError(f"{root} is not a pairs dataset (no dataset.json)")
     stored = json.loads(meta.read_text()).get("spec_hash")
     if stored != load_spec().hash():
-        raise PairsError(f"{meta}: pairs were rendered from rig spec {stored}, the current spec "
-                         f"is {load_spec().hash()}; render them again")
+        raise PairsError(
+            f"{meta}: pairs were rendered from rig spec {stored}, the current spec "
+            f"is {load_spec().hash()}; render them again"
+        )
 
 
 def list_pairs(root: Path) -> list[Path]:
