@@ -13,7 +13,7 @@ import pytest
 os.environ.setdefault("BLENDER_USER_RESOURCES", tempfile.mkdtemp(prefix="aurt_blender_"))
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_MEDIA = REPO.parent / "shared" / "media"
+MEDIA = REPO / "tests" / "media"  # sample videos, source in tests/media/README.md
 
 
 @pytest.fixture
