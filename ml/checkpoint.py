@@ -11,12 +11,18 @@ import torch
 
 from rigs.spec import RigSpec
 
+from .errors import MLError
 from .generator import Generator, GeneratorConfig
+from .parser.bisenet import ParserConfig
+from .parser.model import FaceParser
 
-MODELS: dict[str, tuple[type, type]] = {"generator": (Generator, GeneratorConfig)}
+MODELS: dict[str, tuple[type, type]] = {
+    "generator": (Generator, GeneratorConfig),
+    "parser": (FaceParser, ParserConfig),
+}
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(MLError, RuntimeError):
     """A checkpoint is missing, corrupt or made for another rig (names the file)."""
 
 

@@ -9,10 +9,12 @@ import typing
 from pathlib import Path
 from typing import Any, TypeVar
 
+from .errors import MLError
+
 T = TypeVar("T")
 
 
-class ConfigError(ValueError):
+class ConfigError(MLError, ValueError):
     """A config file or override is wrong; the message names the key."""
 
 
@@ -40,6 +42,10 @@ def _build(cls: type[T], data: dict[str, Any], where: str) -> T:
 
 def _coerce(value: Any, t: Any, key: str) -> Any:
     origin = typing.get_origin(t)
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key} must be a table")
+        return dict(value)
     if origin in (list, tuple):
         return type(value)(value) if isinstance(value, list | tuple) else value
     base = next((a for a in typing.get_args(t) if a is not type(None)), t) if origin else t
@@ -98,6 +104,8 @@ def _toml_value(v: Any) -> str:
         return "true" if v else "false"
     if isinstance(v, str):
         return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(v, dict):
+        return "{ " + ", ".join(f"{k} = {_toml_value(x)}" for k, x in v.items()) + " }"
     if isinstance(v, list | tuple):
         return "[" + ", ".join(_toml_value(x) for x in v) + "]"
     if v is None:

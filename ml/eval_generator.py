@@ -23,7 +23,9 @@ from rigs.spec import load_spec
 
 from .checkpoint import load_checkpoint
 from .device import pick_device
+from .errors import exit_on_error
 from .pairs_dataset import PairsDataset
+from .train_generator import fit_size
 
 
 def _gauss(size: int = 11, sigma: float = 1.5) -> torch.Tensor:
@@ -49,10 +51,6 @@ def psnr(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return 10 * torch.log10(1.0 / mse)
 
 
-def _fit(img: torch.Tensor, size: int) -> torch.Tensor:
-    return img if img.shape[-1] == size else F.interpolate(img, size=(size, size), mode="area")
-
-
 @torch.no_grad()
 def heldout_metrics(
     model: torch.nn.Module, data: PairsDataset, size: int, device: torch.device, batch: int = 32
@@ -60,7 +58,7 @@ def heldout_metrics(
     l1, ps, ss = [], [], []
     for start in range(0, len(data), batch):
         items = [data[i] for i in range(start, min(start + batch, len(data)))]
-        real = _fit(torch.stack([it["image"] for it in items]), size).to(device)
+        real = fit_size(torch.stack([it["image"] for it in items]), size).to(device)
         fake = model(torch.stack([it["params"] for it in items]).to(device)).float()
         l1.append((fake - real).abs().flatten(1).mean(dim=1))
         ps.append(psnr(fake, real))
@@ -82,7 +80,7 @@ def sensitivity(
     images = torch.from_numpy(z["images"]).float().div(255)  # (B, P, 2, S, S, 3)
     params = torch.from_numpy(z["params"])  # (B, P, 2, D)
     b, p = params.shape[:2]
-    real = _fit(images.flatten(0, 2).permute(0, 3, 1, 2), size).view(b, p, 2, 3, size, size)
+    real = fit_size(images.flatten(0, 2).permute(0, 3, 1, 2), size).view(b, p, 2, 3, size, size)
     fake = model(params.flatten(0, 2).to(device)).float().cpu().view(b, p, 2, 3, size, size)
     d_real = (real[:, :, 1] - real[:, :, 0]).transpose(0, 1).flatten(1)  # (P, B*3*S*S)
     d_fake = (fake[:, :, 1] - fake[:, :, 0]).transpose(0, 1).flatten(1)
@@ -133,4 +131,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(exit_on_error("python -m ml.eval_generator", main))

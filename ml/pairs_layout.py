@@ -21,8 +21,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from .errors import MLError
 
-class PairsError(RuntimeError):
+
+class PairsError(MLError, RuntimeError):
     """A pairs dataset cannot be written or read; the message names the file."""
 
 

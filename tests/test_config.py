@@ -1,6 +1,7 @@
 """Stage configs: TOML, command-line overrides, round trip, errors that name the key."""
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 
@@ -45,3 +46,18 @@ def test_resolved_toml_round_trips(tmp_path):
 def test_bad_overrides_name_the_key(override, match):
     with pytest.raises(ConfigError, match=match):
         load_config(Outer, None, [override])
+
+
+def test_stage_configs_round_trip(tmp_path):
+    from ml.train_generator import TrainGeneratorConfig
+    from ml.train_parser import TrainParserConfig
+
+    configs = Path(__file__).resolve().parents[1] / "ml" / "configs"
+    for cls, path in (
+        (TrainParserConfig, configs / "parser.toml"),
+        (TrainGeneratorConfig, configs / "generator.toml"),
+    ):
+        cfg = load_config(cls, path, ["run.seed=3"])
+        f = tmp_path / "resolved.toml"
+        f.write_text(dump_toml(cfg))
+        assert load_config(cls, f) == cfg

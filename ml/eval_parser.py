@@ -1,0 +1,79 @@
+"""Evaluate a face parser: IoU per class and mIoU on held-out rendered pairs.
+
+    python -m ml.eval_parser --checkpoint runs/parser/last.pt --pairs data/pairs
+
+Prints the table and writes `eval.json` and `eval.md` beside the checkpoint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from rigs.spec import load_spec
+
+from .checkpoint import load_checkpoint
+from .device import pick_device
+from .errors import exit_on_error
+from .pairs_dataset import PairsDataset
+
+
+@torch.no_grad()
+def confusion(
+    model: torch.nn.Module, data: PairsDataset, n: int, device: torch.device, batch: int = 32
+) -> np.ndarray:
+    """(n, n) pixel counts: rows are true labels, columns predicted."""
+    conf = torch.zeros(n * n, dtype=torch.int64)
+    for start in range(0, len(data), batch):
+        items = [data[i] for i in range(start, min(start + batch, len(data)))]
+        images = torch.stack([it["image"] for it in items]).to(device)
+        pred = model(images)["logits"].argmax(dim=1).cpu()
+        true = torch.stack([it["mask"] for it in items])
+        conf += torch.bincount((true * n + pred).flatten(), minlength=n * n)
+    return conf.view(n, n).numpy()
+
+
+def iou_table(conf: np.ndarray, labels: list[str]) -> dict[str, float]:
+    """IoU per label that occurs in the ground truth, plus their mean (mIoU)."""
+    tp = np.diag(conf).astype(float)
+    union = conf.sum(0) + conf.sum(1) - tp
+    out = {lab: float(tp[i] / union[i]) for i, lab in enumerate(labels) if conf[i].sum() > 0}
+    out["mIoU"] = float(np.mean(list(out.values())))
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(
+        prog="python -m ml.eval_parser", description=__doc__.split("\n\n")[0]
+    )
+    ap.add_argument("--checkpoint", type=Path, required=True)
+    ap.add_argument("--pairs", type=Path, required=True)
+    ap.add_argument("--holdout-every", type=int, default=20)
+    args = ap.parse_args(argv)
+    spec = load_spec()
+    device = pick_device()
+    model, ckpt = load_checkpoint(args.checkpoint, spec, device)
+    model.to(device).eval()
+    data = PairsDataset(args.pairs, "heldout", args.holdout_every)
+    table = iou_table(confusion(model, data, len(spec.labels), device), list(spec.labels))
+    md = "| class | IoU (held-out renders) |\n| --- | --- |\n" + "".join(
+        f"| {k} | {v:.3f} |\n" for k, v in table.items()
+    )
+    print(md)
+    out = args.checkpoint.parent
+    (out / "eval.json").write_text(
+        json.dumps({"step": ckpt["step"], "pairs": len(data), "iou_renders": table}, indent=2)
+    )
+    (out / "eval.md").write_text(
+        f"Parser at step {ckpt['step']}, {len(data)} held-out renders\n\n" + md
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(exit_on_error("python -m ml.eval_parser", main))

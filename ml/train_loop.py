@@ -1,0 +1,244 @@
+"""The training loop shared by every stage: seeded resumable batches, Adam, atomic
+checkpoints, progress, logs, mixed precision on CUDA and DDP through torchrun.
+
+A stage subclasses `Trainer` and supplies the model, the dataset and `loss(batch)`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel as DDP
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from rigs.spec import RigSpec
+
+from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from .config import dump_toml
+from .device import Runtime
+from .errors import MLError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class OptimConfig:
+    lr: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    weight_decay: float = 0.0
+    batch_size: int = 16
+    steps: int = 20000
+
+
+@dataclass
+class RunConfig:
+    dir: str = "runs/run"
+    seed: int = 0
+    ckpt_every: int = 500
+    sample_every: int = 500
+    log_every: int = 20
+    amp: bool = True
+
+
+def index_batches(
+    n: int, batch: int, seed: int, rt: Runtime, start_step: int
+) -> Iterator[list[int]]:
+    """Index batches for this rank from `start_step` on: a seeded permutation per epoch,
+    split across ranks, so a resumed run sees exactly the batches it would have seen."""
+    per_epoch = max(1, (n // rt.world_size) // batch)
+    step = start_step
+    while True:
+        epoch, k = divmod(step, per_epoch)
+        g = torch.Generator().manual_seed(seed * 100003 + epoch)
+        order = torch.randperm(n, generator=g).tolist()[rt.rank :: rt.world_size]
+        for b in range(k, per_epoch):
+            yield order[b * batch : (b + 1) * batch]
+        step = (epoch + 1) * per_epoch
+
+
+def checksum(model: torch.nn.Module) -> float:
+    """Order-sensitive sum of all weights: equal on every DDP rank when in sync."""
+    return float(sum(p.detach().double().sum() * (i + 1) for i, p in enumerate(model.parameters())))
+
+
+class Trainer:
+    """Owns model, optimiser, data and the run folder for one training job."""
+
+    kind = "model"
+
+    def __init__(
+        self,
+        cfg: Any,
+        rt: Runtime,
+        spec: RigSpec,
+        model: torch.nn.Module,
+        data: Any,
+        workers: int,
+    ) -> None:
+        self.cfg, self.rt, self.spec, self.data, self.workers = cfg, rt, spec, data, workers
+        self.run_cfg: RunConfig = cfg.run
+        self.optim: OptimConfig = cfg.optim
+        self.run = Path(self.run_cfg.dir)
+        if rt.main:
+            self.run.mkdir(parents=True, exist_ok=True)
+        self.model = model.to(rt.device)
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        self.opt = torch.optim.Adam(
+            params,
+            lr=self.optim.lr,
+            weight_decay=self.optim.weight_decay,
+            betas=(self.optim.beta1, self.optim.beta2),
+        )
+        self.step = 0
+        self._resume()
+        self.net = DDP(self.model) if rt.distributed else self.model
+        self.amp = self.run_cfg.amp and rt.device.type == "cuda"
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
+
+    # stage hooks -------------------------------------------------------------------
+    def loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
+        raise NotImplementedError
+
+    def samples(self) -> None:
+        """Write a picture of the current model (rank 0 only); optional."""
+
+    # machinery ---------------------------------------------------------------------
+    def autocast(self) -> torch.autocast:
+        return torch.autocast("cuda", dtype=torch.float16, enabled=self.amp)
+
+    def _resume(self) -> None:
+        last = self.run / "last.pt"
+        if not last.exists():
+            return
+        model, ckpt = load_checkpoint(last, self.spec, self.rt.device)
+        if ckpt["model_config"] != dataclasses.asdict(self.cfg.model):
+            raise CheckpointError(
+                f"{last} has model config {ckpt['model_config']}, the config "
+                f"asks for {dataclasses.asdict(self.cfg.model)}; use a new run.dir"
+            )
+        self.model.load_state_dict(model.state_dict())
+        self.opt.load_state_dict(ckpt["optimizer"])
+        self.step = int(ckpt["step"])
+        if self.rt.main:
+            log.info("resuming %s at step %d", last, self.step)
+
+    def save(self) -> None:
+        if self.rt.main:
+            save_checkpoint(
+                self.run / "last.pt",
+                self.kind,
+                self.model,
+                self.cfg.model,
+                self.step,
+                dump_toml(self.cfg),
+                self.spec,
+                self.opt,
+            )
+
+    def _log(self, row: dict) -> None:
+        if self.rt.main:
+            with open(self.run / "log.jsonl", "a") as f:
+                f.write(json.dumps(row) + "\n")
+
+    def _due(self, every: int) -> bool:
+        return self.step % every == 0 or self.step == self.optim.steps
+
+    def train(self) -> dict[str, float]:
+        rt, run = self.rt, self.run_cfg
+        batches = index_batches(len(self.data), self.optim.batch_size, run.seed, rt, self.step)
+        loader = DataLoader(self.data, batch_sampler=batches, num_workers=self.workers)
+        bar = tqdm(total=self.optim.steps, initial=self.step, disable=not rt.main, unit="step")
+        history: list[float] = []
+        parts: dict[str, float] = {}
+        start, seen = time.perf_counter(), 0
+        self.model.train()
+        for batch in loader:
+            if self.step >= self.optim.steps:
+                break
+            loss, parts = self.loss(batch)
+            self.opt.zero_grad(set_to_none=True)
+            self.scaler.scale(loss).backward()
+            self.scaler.step(self.opt)
+            self.scaler.update()
+            self.step += 1
+            seen += len(next(iter(batch.values()))) * rt.world_size
+            history.append(parts["loss"])
+            if self._due(run.log_every):
+                rate = seen / (time.perf_counter() - start)
+                bar.set_postfix(loss=f"{parts['loss']:.4f}", img_s=f"{rate:.1f}")
+                self._log({"step": self.step, **parts, "images_per_s": rate})
+            if self._due(run.ckpt_every):
+                self.save()
+            if self._due(run.sample_every) and rt.main:
+                self.samples()
+            bar.update(1)
+        bar.close()
+        return {
+            "final_loss": parts.get("loss", float("nan")),
+            "first_loss_mean": float(np.mean(history[:5])) if history else float("nan"),
+            "last_loss_mean": float(np.mean(history[-5:])) if history else float("nan"),
+        }
+
+    def finish(self, summary: dict[str, float]) -> None:
+        """Write the summary; under DDP, every rank's weight checksum (they must agree)."""
+        sums = [checksum(self.model)]
+        if self.rt.distributed:
+            gathered: list[float] = [0.0] * self.rt.world_size
+            dist.all_gather_object(gathered, sums[0])
+            sums = gathered
+        if self.rt.main:
+            out = {**summary, "step": self.step, "rank_checksums": sums}
+            (self.run / "summary.json").write_text(json.dumps(out, indent=2))
+            (self.run / "config.toml").write_text(dump_toml(self.cfg))
+
+
+def run_stage(
+    prog: str, doc: str, cfg_cls: type, make_trainer: Any, argv: list[str] | None = None
+) -> int:
+    """Command-line entry of a training stage: --config FILE, --set key=value overrides."""
+    import argparse
+    import sys
+
+    from .config import load_config
+    from .device import init_runtime, shutdown
+
+    ap = argparse.ArgumentParser(prog=prog, description=doc.split("\n\n")[0])
+    ap.add_argument("--config", type=Path, default=None, help="TOML config file")
+    ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    try:
+        cfg: Any = load_config(cfg_cls, args.config, args.overrides)
+    except MLError as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 2
+    rt = init_runtime()
+    try:
+        trainer = make_trainer(cfg, rt)
+        if rt.main:
+            (trainer.run / "config.toml").write_text(dump_toml(cfg))
+            log.info(
+                "device %s, %d ranks, %d training items",
+                rt.device,
+                rt.world_size,
+                len(trainer.data),
+            )
+        trainer.finish(trainer.train())
+    except MLError as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        shutdown(rt)
+    return 0

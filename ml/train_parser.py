@@ -1,0 +1,110 @@
+"""Train the face parser F on rendered pairs (exact masks) with heavy augmentation.
+
+    python -m ml.train_parser --config ml/configs/parser.toml [--set optim.steps=100]
+
+Same run folder behaviour as the generator: atomic `last.pt`, exact resume, DDP through
+torchrun, CUDA with mixed precision when present.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from rigs.spec import load_spec
+
+from .augment import AugmentConfig, augment, flip_map
+from .device import Runtime
+from .pairs_dataset import PairsDataset
+from .parser.bisenet import ParserConfig
+from .parser.model import FaceParser
+from .train_loop import OptimConfig, RunConfig, Trainer, run_stage
+
+
+@dataclass
+class ParserDataConfig:
+    pairs: str = "data/pairs"
+    holdout_every: int = 20
+    workers: int = 2
+
+
+@dataclass
+class ParserLossConfig:
+    main: float = 1.0
+    aux: float = 0.4  # each of the two auxiliary heads (BiSeNet's deep supervision)
+
+
+@dataclass
+class TrainParserConfig:
+    model: ParserConfig = field(default_factory=ParserConfig)
+    data: ParserDataConfig = field(default_factory=ParserDataConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    optim: OptimConfig = field(default_factory=lambda: OptimConfig(lr=1e-3, beta1=0.9))
+    loss: ParserLossConfig = field(default_factory=ParserLossConfig)
+    run: RunConfig = field(default_factory=lambda: RunConfig(dir="runs/parser"))
+
+
+def colorize(mask: np.ndarray) -> np.ndarray:
+    """(H, W) label ids -> (H, W, 3) uint8 RGB for pictures."""
+    ramp = ((np.arange(256) * 20) % 256).astype(np.uint8).reshape(-1, 1)
+    lut = cv2.applyColorMap(ramp, cv2.COLORMAP_JET)  # (256, 1, 3) BGR
+    rgb = lut[mask.astype(np.uint8), 0, ::-1].copy()
+    rgb[mask == 0] = 0
+    return rgb
+
+
+class ParserTrainer(Trainer):
+    kind = "parser"
+
+    def __init__(self, cfg: TrainParserConfig, rt: Runtime) -> None:
+        spec = load_spec()
+        if cfg.model.num_classes != len(spec.labels):
+            raise ValueError(f"model.num_classes must be the rig's {len(spec.labels)} labels")
+        torch.manual_seed(cfg.run.seed)
+        data = PairsDataset(cfg.data.pairs, "train", cfg.data.holdout_every)
+        super().__init__(cfg, rt, spec, FaceParser(spec, cfg.model), data, cfg.data.workers)
+        self.flip = flip_map(spec.labels)
+
+    def loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
+        g = torch.Generator().manual_seed(self.cfg.run.seed * 7919 + self.step)
+        images, masks = augment(batch["image"], batch["mask"], self.cfg.augment, g, self.flip)
+        images, masks = images.to(self.rt.device), masks.to(self.rt.device)
+        with self.autocast():
+            out = self.net(images)
+        main = F.cross_entropy(out["logits"].float(), masks)
+        aux = F.cross_entropy(out["aux16"].float(), masks) + F.cross_entropy(
+            out["aux32"].float(), masks
+        )
+        total = self.cfg.loss.main * main + self.cfg.loss.aux * aux
+        return total, {"ce": main.item(), "aux": aux.item(), "loss": total.item()}
+
+    def samples(self) -> None:
+        held = PairsDataset(self.cfg.data.pairs, "heldout", self.cfg.data.holdout_every)
+        items = [held[i] for i in range(min(8, len(held)))]
+        images = torch.stack([it["image"] for it in items]).to(self.rt.device)
+        self.model.eval()
+        with torch.no_grad():
+            pred = self.model(images)["logits"].argmax(dim=1).cpu().numpy()
+        self.model.train()
+        rows = []
+        for it, p in zip(items, pred, strict=True):
+            img = (it["image"].permute(1, 2, 0).numpy() * 255).astype(np.uint8)
+            rows.append(np.hstack([img, colorize(it["mask"].numpy()), colorize(p)]))
+        path = self.run / "samples" / f"step_{self.step:07d}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(path), cv2.cvtColor(np.vstack(rows), cv2.COLOR_RGB2BGR))
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_stage(
+        "python -m ml.train_parser", __doc__ or "", TrainParserConfig, ParserTrainer, argv
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
