@@ -1,0 +1,113 @@
+"""Model bundles: an ONNX regressor plus its model card, run with onnxruntime.
+
+A bundle is a folder holding `model.onnx` and `model_card.json`. The card names the
+output parameters in order, the rig spec hash they belong to, and the input crop
+(size and normalisation); the runtime trusts nothing else about the network.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+MODEL_FILE = "model.onnx"
+CARD_FILE = "model_card.json"
+
+
+class BundleError(RuntimeError):
+    """A model bundle is missing, corrupt or made for another rig (names the file)."""
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    size: int
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+
+
+def providers(prefer: str = "auto") -> list[str]:
+    """onnxruntime execution providers: CUDA when present (or asked for), else CPU."""
+    import onnxruntime as ort
+
+    available = ort.get_available_providers()
+    if prefer == "cpu":
+        return ["CPUExecutionProvider"]
+    if prefer == "cuda" and "CUDAExecutionProvider" not in available:
+        raise BundleError("the CUDA execution provider is not available in this onnxruntime")
+    if "CUDAExecutionProvider" in available:
+        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    return ["CPUExecutionProvider"]
+
+
+def _read_card(path: Path) -> dict[str, Any]:
+    card_path = path / CARD_FILE
+    if not card_path.is_file():
+        raise BundleError(f"model bundle {path} has no {CARD_FILE}")
+    try:
+        card = json.loads(card_path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BundleError(f"{card_path} is not valid JSON: {exc}") from exc
+    for key in ("spec_hash", "outputs", "input"):
+        if key not in card:
+            raise BundleError(f"{card_path} lacks the key {key!r}")
+    return dict(card)
+
+
+class ModelBundle:
+    """An ONNX parameter regressor: aligned RGB crops (N, S, S, 3) uint8 -> (N, P) values."""
+
+    def __init__(
+        self, path: str | Path, spec_hash: str | None = None, device: str = "auto", threads: int = 0
+    ) -> None:
+        import onnxruntime as ort
+
+        self.path = Path(path)
+        if not self.path.is_dir():
+            raise BundleError(f"model bundle {self.path} does not exist")
+        self.card = _read_card(self.path)
+        if spec_hash is not None and self.card["spec_hash"] != spec_hash:
+            raise BundleError(
+                f"model bundle {self.path} was trained for rig spec "
+                f"{self.card['spec_hash'][:12]}, this rig is {spec_hash[:12]}"
+            )
+        inp = self.card["input"]
+        self.input = InputSpec(int(inp["size"]), tuple(inp["mean"]), tuple(inp["std"]))
+        self.names: list[str] = list(self.card["outputs"])
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads
+        model = self.path / MODEL_FILE
+        if not model.is_file():
+            raise BundleError(f"model bundle {self.path} has no {MODEL_FILE}")
+        try:
+            self.session = ort.InferenceSession(str(model), opts, providers=providers(device))
+        except Exception as exc:  # onnxruntime raises its own types for corrupt models
+            raise BundleError(f"{model} cannot be loaded by onnxruntime: {exc}") from exc
+        out = self.session.get_outputs()[0]
+        if out.shape[-1] != len(self.names):
+            raise BundleError(
+                f"{model} outputs {out.shape[-1]} values, {CARD_FILE} names {len(self.names)}"
+            )
+
+    def run(self, crops: np.ndarray, batch: int = 32) -> np.ndarray:
+        """Parameters for each crop, in the card's order (float32)."""
+        if crops.ndim != 4 or crops.shape[1:] != (self.input.size, self.input.size, 3):
+            raise BundleError(
+                f"crops must be (N, {self.input.size}, {self.input.size}, 3), got {crops.shape}"
+            )
+        mean = np.array(self.input.mean, np.float32).reshape(1, 3, 1, 1)
+        std = np.array(self.input.std, np.float32).reshape(1, 3, 1, 1)
+        name = self.session.get_inputs()[0].name
+        outs = []
+        for s in range(0, len(crops), batch):
+            x = crops[s : s + batch].astype(np.float32).transpose(0, 3, 1, 2) / 255.0
+            outs.append(self.session.run(None, {name: (x - mean) / std})[0])
+        if not outs:
+            return np.zeros((0, len(self.names)), np.float32)
+        return np.concatenate(outs).astype(np.float32)

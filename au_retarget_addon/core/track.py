@@ -1,0 +1,134 @@
+"""Video to per-frame parameter tracks: decode -> detect -> align -> infer -> smooth.
+
+One face is followed: the largest at the start (or the one the user picks), then the
+detection that overlaps the previous box. Most frames only refine the previous box
+(RNet + ONet); the full detector runs when the track is lost.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .align import align_face
+from .bundle import ModelBundle
+from .detect import Detection, FaceDetector
+from .smoothing import OneEuroConfig, smooth_track
+from .tracks import Tracks, calibrate_neutral, fill_missing
+from .video import VideoError, VideoReader
+
+log = logging.getLogger(__name__)
+
+
+class TrackingError(RuntimeError):
+    """Tracking cannot produce a result (names the file and, where it applies, the frame)."""
+
+
+@dataclass
+class TrackSettings:
+    start: int = 0
+    stop: int | None = None
+    step: int = 1
+    smoothing: OneEuroConfig | None = field(default_factory=OneEuroConfig)
+    missing: str = "none"  # frames without a face: "none" (no values), "hold", "interpolate"
+    neutral: str | int | None = None  # None, "auto" (most neutral frame) or a frame index
+    face: int = 0  # at the first frame with faces: 0 = the largest, 1 = next largest, ...
+    batch: int = 32
+
+
+def _area(box: np.ndarray) -> float:
+    return float((box[2] - box[0]) * (box[3] - box[1]))
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = w * h
+    return inter / max(_area(a) + _area(b) - inter, 1e-9)
+
+
+class FaceFollower:
+    """Keeps one face across frames; reports when it had to re-detect (a possible cut)."""
+
+    def __init__(self, detector: FaceDetector, pick: int = 0) -> None:
+        self.detector, self.pick = detector, pick
+        self.box: np.ndarray | None = None
+
+    def __call__(self, image: np.ndarray) -> tuple[Detection | None, bool]:
+        if self.box is not None:
+            det = self.detector.refine(image, self.box)
+            if det is not None:
+                self.box = det.box
+                return det, False
+        dets = self.detector.detect(image)
+        if not dets:
+            return None, True
+        if self.box is None:
+            ranked = sorted(dets, key=lambda d: -_area(d.box))
+            det = ranked[min(self.pick, len(ranked) - 1)]
+        else:
+            prev = self.box
+            det = max(dets, key=lambda d: _iou(d.box, prev))
+        self.box = det.box
+        return det, True
+
+
+def track_video(
+    video: str | Path,
+    bundle: ModelBundle,
+    detector: FaceDetector,
+    settings: TrackSettings | None = None,
+    progress: Callable[[int, int], bool] | None = None,
+) -> Tracks:
+    """Parameter tracks for the frames of `video`; `progress(done, total)` may return
+    False to cancel (a TrackingError says so; nothing is half-written)."""
+    s = settings or TrackSettings()
+    size = bundle.input.size
+    frames, times, conf, crops, valid, cuts = [], [], [], [], [], set()
+    try:
+        reader = VideoReader(video)
+    except VideoError as exc:
+        raise TrackingError(str(exc)) from exc
+    with reader:
+        info = reader.info
+        stop = min(s.stop if s.stop is not None else info.frame_count, info.frame_count)
+        total = max(0, -(-(stop - s.start) // s.step))
+        follow = FaceFollower(detector, s.face)
+        try:
+            for k, (idx, t, image) in enumerate(reader.frames(s.start, stop, s.step)):
+                det, redetected = follow(image)
+                frames.append(idx)
+                times.append(t)
+                if det is None:
+                    valid.append(False)
+                    conf.append(0.0)
+                    crops.append(np.zeros((size, size, 3), np.uint8))
+                else:
+                    if redetected:
+                        cuts.add(len(frames) - 1)
+                    valid.append(True)
+                    conf.append(det.score)
+                    crops.append(align_face(image, det.points, size)[0])
+                if progress is not None and progress(k + 1, total) is False:
+                    raise TrackingError(f"tracking {video} cancelled at frame {idx}")
+        except VideoError as exc:
+            raise TrackingError(str(exc)) from exc
+    if not frames:
+        raise TrackingError(f"video {video} has no frames in {s.start}..{stop} step {s.step}")
+    ok = np.array(valid)
+    if not ok.any():
+        raise TrackingError(f"no face found in any of the {len(frames)} frames of {video}")
+    values = np.full((len(frames), len(bundle.names)), np.nan)
+    values[ok] = bundle.run(np.stack(crops)[ok], s.batch)
+    tracks = Tracks(
+        np.array(frames), np.array(times), list(bundle.names), values, np.array(conf), info.fps
+    )
+    if s.smoothing is not None:
+        tracks.values = smooth_track(tracks.times, values, ok, s.smoothing, cuts)
+    if s.neutral is not None:
+        calibrate_neutral(tracks, bundle.card, s.neutral)
+    return fill_missing(tracks, s.missing)

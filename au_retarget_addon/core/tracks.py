@@ -1,0 +1,137 @@
+"""Per-frame parameter tables: missing-frame policy, neutral calibration, CSV and NPZ."""
+
+from __future__ import annotations
+
+import csv
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+class TracksError(ValueError):
+    """A tracks table or option is wrong (names the file, frame or parameter)."""
+
+
+@dataclass
+class Tracks:
+    frames: np.ndarray  # (T,) video frame indices
+    times: np.ndarray  # (T,) seconds
+    names: list[str]  # parameter names, the model card's order
+    values: np.ndarray  # (T, P); NaN where no face was found
+    confidence: np.ndarray  # (T,) detector score, 0 where no face
+    fps: float
+
+    @property
+    def found(self) -> np.ndarray:
+        return ~np.isnan(self.values).all(axis=1)
+
+
+def fill_missing(tracks: Tracks, policy: str) -> Tracks:
+    """Frames without a face: none (stay NaN), hold (last value) or interpolate (linear)."""
+    if policy not in ("none", "hold", "interpolate"):
+        raise TracksError(f"missing-frame policy must be none, hold or interpolate: {policy!r}")
+    ok = tracks.found
+    if policy == "none" or ok.all() or not ok.any():
+        return tracks
+    v = tracks.values
+    idx = np.flatnonzero(ok)
+    if policy == "hold":
+        last = np.maximum.accumulate(np.where(ok, np.arange(len(ok)), -1))
+        last[last < 0] = idx[0]  # before the first face: hold the first value
+        tracks.values = v[last]
+    else:
+        tracks.values = np.stack(
+            [np.interp(tracks.times, tracks.times[idx], v[idx, c]) for c in range(v.shape[1])],
+            axis=1,
+        )
+    return tracks
+
+
+def _au_columns(names: list[str], card: dict[str, Any]) -> list[int]:
+    aus = card.get("groups", {}).get("au")
+    aus = aus if aus is not None else [n for n in names if n.startswith("AU")]
+    return [names.index(n) for n in aus if n in names]
+
+
+def calibrate_neutral(tracks: Tracks, card: dict[str, Any], neutral: str | int) -> int:
+    """Subtract the AU values of a neutral frame (given, or the least expressive one),
+    clamped to each parameter's range; returns the row used."""
+    cols = _au_columns(tracks.names, card)
+    ok = np.flatnonzero(tracks.found)
+    if neutral == "auto":
+        row = int(ok[np.argmin(np.abs(tracks.values[ok][:, cols]).sum(axis=1))])
+    else:
+        hits = np.flatnonzero(tracks.frames == int(neutral))
+        if len(hits) == 0 or not tracks.found[hits[0]]:
+            raise TracksError(f"neutral frame {neutral} is not a tracked frame with a face")
+        row = int(hits[0])
+    base = tracks.values[row, cols].copy()
+    ranges = card.get("ranges", {})
+    for j, c in enumerate(cols):
+        lo, hi = ranges.get(tracks.names[c], (-np.inf, np.inf))
+        tracks.values[:, c] = np.clip(tracks.values[:, c] - base[j], lo, hi)
+    return row
+
+
+def _atomic(path: Path, write: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp_", suffix=path.suffix)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
+def write_csv(tracks: Tracks, path: str | Path) -> None:
+    """frame, time, confidence, then one column per parameter; empty cells: no face."""
+
+    def write(tmp: str) -> None:
+        with open(tmp, "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["frame", "time", "confidence", *tracks.names])
+            for i in range(len(tracks.frames)):
+                vals = ["" if np.isnan(x) else f"{x:.6g}" for x in tracks.values[i]]
+                w.writerow(
+                    [
+                        int(tracks.frames[i]),
+                        f"{tracks.times[i]:.6f}",
+                        f"{tracks.confidence[i]:.4f}",
+                        *vals,
+                    ]
+                )
+
+    _atomic(Path(path), write)
+
+
+def write_npz(tracks: Tracks, path: str | Path) -> None:
+    def write(tmp: str) -> None:
+        with open(tmp, "wb") as f:
+            np.savez(
+                f,
+                frames=tracks.frames,
+                times=tracks.times,
+                names=np.array(tracks.names),
+                values=tracks.values,
+                confidence=tracks.confidence,
+                fps=tracks.fps,
+            )
+
+    _atomic(Path(path), write)
+
+
+def read_npz(path: str | Path) -> Tracks:
+    with np.load(path) as z:
+        return Tracks(
+            z["frames"],
+            z["times"],
+            [str(n) for n in z["names"]],
+            z["values"],
+            z["confidence"],
+            float(z["fps"]),
+        )

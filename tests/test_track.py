@@ -1,0 +1,196 @@
+"""Tracking core end to end on the sample videos, with a bundle exported from a tiny
+regressor trained here on rendered pairs (the real default model is a later issue)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from au_retarget_addon.core.bundle import BundleError, ModelBundle
+from au_retarget_addon.core.detect import FaceDetector
+from au_retarget_addon.core.track import TrackingError, TrackSettings, track_video
+from au_retarget_addon.core.tracks import (
+    Tracks,
+    TracksError,
+    calibrate_neutral,
+    fill_missing,
+    read_npz,
+    write_npz,
+)
+from ml.export import IMAGENET_MEAN, IMAGENET_STD, export_bundle
+from ml.mtcnn import fetch as fetch_mtcnn
+from ml.pairs_dataset import PairsDataset
+from rigs import load_spec
+from tests.conftest import MEDIA
+
+SIZE = 64
+
+
+def _tiny_regressor(n_out: int) -> torch.nn.Module:
+    return torch.nn.Sequential(
+        torch.nn.Conv2d(3, 16, 3, 2, 1),
+        torch.nn.ReLU(),
+        torch.nn.Conv2d(16, 32, 3, 2, 1),
+        torch.nn.ReLU(),
+        torch.nn.AdaptiveAvgPool2d(1),
+        torch.nn.Flatten(),
+        torch.nn.Linear(32, n_out),
+    )
+
+
+@pytest.fixture(scope="module")
+def detector(tmp_path_factory) -> FaceDetector:
+    folder = Path("data/weights/mtcnn")
+    fetch_mtcnn(folder)
+    return FaceDetector(folder)
+
+
+@pytest.fixture(scope="module")
+def bundle_dir(tiny_pairs, tmp_path_factory) -> Path:
+    """A regressor trained for 40 steps on rendered pairs, exported as a bundle."""
+    spec = load_spec()
+    torch.manual_seed(0)
+    model = _tiny_regressor(spec.size)
+    data = PairsDataset(tiny_pairs)
+    opt = torch.optim.Adam(model.parameters(), 1e-2)
+    mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+    span = torch.tensor(spec.maxs() - spec.mins())
+    items = [data[i] for i in range(len(data))]
+    x = (torch.stack([it["image"] for it in items]) - mean) / std
+    y = torch.stack([it["params"] for it in items])
+    for _ in range(40):
+        loss = ((model(x) - y) / span).abs().mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    out = tmp_path_factory.mktemp("bundle") / "tiny.aurt"
+    return export_bundle(model, spec, out, SIZE, {"name": "tiny test regressor"})
+
+
+def test_bundle_card_and_onnx_agree_with_spec(bundle_dir):
+    spec = load_spec()
+    b = ModelBundle(bundle_dir, spec.hash(), device="cpu")
+    assert b.names == spec.names and b.input.size == SIZE
+    out = b.run(np.random.default_rng(0).integers(0, 255, (5, SIZE, SIZE, 3), dtype=np.uint8))
+    assert out.shape == (5, spec.size) and np.isfinite(out).all()
+
+
+def test_bundle_errors_name_the_problem(bundle_dir, tmp_path):
+    import shutil
+
+    with pytest.raises(BundleError, match="rig spec"):
+        ModelBundle(bundle_dir, "f" * 64)
+    bad = tmp_path / "bad.aurt"
+    shutil.copytree(bundle_dir, bad)
+    (bad / "model.onnx").write_bytes(b"corrupt")
+    with pytest.raises(BundleError, match="model.onnx"):
+        ModelBundle(bad)
+    (bad / "model_card.json").unlink()
+    with pytest.raises(BundleError, match="model_card.json"):
+        ModelBundle(bad)
+    with pytest.raises(BundleError, match="does not exist"):
+        ModelBundle(tmp_path / "nothing")
+
+
+def test_track_sample_video(bundle_dir, detector):
+    bundle = ModelBundle(bundle_dir, load_spec().hash(), device="cpu")
+    seen = []
+    tracks = track_video(
+        MEDIA / "single_face.mp4",
+        bundle,
+        detector,
+        TrackSettings(step=3, neutral="auto"),
+        progress=lambda d, t: seen.append((d, t)) is None,
+    )
+    assert list(tracks.frames) == list(range(0, 72, 3))
+    assert tracks.found.all() and np.isfinite(tracks.values).all()
+    assert (tracks.confidence > 0.9).all() and seen[-1] == (24, 24)
+    au = [tracks.names.index(n) for n in tracks.names if n.startswith("AU")]
+    calibrated = tracks.values[:, au]  # AU values minus the neutral frame's, clamped to [0, 1]
+    assert (calibrated >= 0).all() and (calibrated <= 1).all()
+
+
+def test_cancel_and_no_face(bundle_dir, detector):
+    bundle = ModelBundle(bundle_dir, device="cpu")
+    with pytest.raises(TrackingError, match="cancelled at frame"):
+        track_video(MEDIA / "single_face.mp4", bundle, detector, progress=lambda d, t: d < 3)
+    with pytest.raises(TrackingError, match="no face found"):
+        track_video(MEDIA / "no_face.mp4", bundle, detector, TrackSettings(step=10))
+    with pytest.raises(TrackingError, match="does not exist"):
+        track_video(MEDIA / "missing.mp4", bundle, detector)
+
+
+def test_command_line_writes_csv(bundle_dir, tmp_path):
+    out = tmp_path / "tracks.csv"
+    cmd = [
+        sys.executable,
+        "-m",
+        "au_retarget_addon.core",
+        "track",
+        str(MEDIA / "single_face.mp4"),
+        "--model",
+        str(bundle_dir),
+        "--out",
+        str(out),
+        "--step",
+        "12",
+    ]
+    res = subprocess.run(cmd, capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr[-2000:]
+    rows = list(csv.reader(out.open()))
+    card = json.loads((bundle_dir / "model_card.json").read_text())
+    assert rows[0] == ["frame", "time", "confidence", *card["outputs"]]
+    assert [r[0] for r in rows[1:]] == ["0", "12", "24", "36", "48", "60"]
+    res = subprocess.run(
+        [*cmd[:4], str(tmp_path / "none.mp4"), *cmd[5:]], capture_output=True, text=True
+    )
+    assert res.returncode == 2 and "none.mp4" in res.stderr
+
+
+def _toy_tracks() -> Tracks:
+    values = np.array([[0.2, 0.5], [np.nan, np.nan], [0.6, 0.1], [0.4, 0.3]])
+    return Tracks(
+        np.arange(4),
+        np.arange(4) / 10,
+        ["AU12_L", "head_yaw"],
+        values,
+        np.array([1, 0, 1, 1.0]),
+        10.0,
+    )
+
+
+def test_missing_frame_policies():
+    assert np.isnan(fill_missing(_toy_tracks(), "none").values[1]).all()
+    np.testing.assert_allclose(fill_missing(_toy_tracks(), "hold").values[1], [0.2, 0.5])
+    np.testing.assert_allclose(fill_missing(_toy_tracks(), "interpolate").values[1], [0.4, 0.3])
+    with pytest.raises(TracksError, match="policy"):
+        fill_missing(_toy_tracks(), "guess")
+
+
+def test_neutral_calibration_subtracts_and_clamps():
+    card = {"ranges": {"AU12_L": [0.0, 1.0]}, "groups": {"au": ["AU12_L"]}}
+    t = _toy_tracks()
+    row = calibrate_neutral(t, card, "auto")
+    assert row == 0
+    np.testing.assert_allclose(t.values[[0, 2, 3], 0], [0.0, 0.4, 0.2])
+    np.testing.assert_allclose(t.values[[0, 2, 3], 1], [0.5, 0.1, 0.3])  # pose untouched
+    t = _toy_tracks()
+    calibrate_neutral(t, card, 2)
+    assert (t.values[[0, 2, 3], 0] == 0).all()  # 0.2-0.6 and 0.4-0.6 clamp to the range
+    with pytest.raises(TracksError, match="neutral frame 1"):
+        calibrate_neutral(_toy_tracks(), card, 1)
+
+
+def test_npz_round_trip(tmp_path):
+    t = _toy_tracks()
+    write_npz(t, tmp_path / "t.npz")
+    r = read_npz(tmp_path / "t.npz")
+    assert r.names == t.names and np.array_equal(r.values, t.values, equal_nan=True)
