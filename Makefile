@@ -13,6 +13,10 @@ VGG := data/weights/vgg16_imagenet.pt
 # onet.onnx is written last, so its presence means the fetch finished.
 MTCNN_DIR := data/weights/mtcnn
 MTCNN := $(MTCNN_DIR)/onet.onnx
+# dlib's face-recognition ResNet for the identity loss, from the npm package
+# @vladmandic/face-api (ml/identity); the fetch needs npm.
+IDENTITY_DIR := data/weights/identity
+IDENTITY := $(IDENTITY_DIR)/faceapi_resnet.pt
 # Libraries the bpy module links against, plus Mesa's EGL for Workbench/EEVEE renders.
 DEBIAN_LIBS := libx11-6 libxrender1 libxfixes3 libxi6 libxkbcommon0 libxcb1 libxext6 \
                libxxf86vm1 libsm6 libegl1 libegl-mesa0 libgl1-mesa-dri
@@ -37,24 +41,29 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e ".[$(EXTRAS)]"
 	@touch $(STAMP)
 
-weights: $(VGG) $(MTCNN)
+weights: $(VGG) $(MTCNN) $(IDENTITY)
 
-$(VGG): $(STAMP)
+$(VGG): | $(STAMP)
 	$(PY) -m ml.vgg fetch --out $(VGG)
 
-$(MTCNN): $(STAMP)
+$(MTCNN): | $(STAMP)
 	$(PY) -m ml.mtcnn fetch --out $(MTCNN_DIR)
+
+$(IDENTITY): | $(STAMP)
+	@command -v npm >/dev/null || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq --no-install-recommends npm; }
+	$(PY) -m ml.identity fetch --out $(IDENTITY_DIR)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
-test: $(STAMP) $(VGG) $(MTCNN)
+test: $(STAMP) $(VGG) $(MTCNN) $(IDENTITY)
 	$(MAKE) --no-print-directory lint
 	$(VENV)/bin/pytest -q
 
-test-slow: $(STAMP) $(VGG) $(MTCNN)
+test-slow: $(STAMP) $(VGG) $(MTCNN) $(IDENTITY)
 	$(VENV)/bin/pytest -q -m slow
 
 # Until the tracker exists, the demo builds the face rig and renders contact sheets.

@@ -15,10 +15,12 @@ from .errors import MLError
 from .generator import Generator, GeneratorConfig
 from .parser.bisenet import ParserConfig
 from .parser.model import FaceParser
+from .regressor import Regressor, RegressorConfig
 
 MODELS: dict[str, tuple[type, type]] = {
     "generator": (Generator, GeneratorConfig),
     "parser": (FaceParser, ParserConfig),
+    "regressor": (Regressor, RegressorConfig),
 }
 
 

@@ -51,9 +51,11 @@ def test_bad_overrides_name_the_key(override, match):
 def test_stage_configs_round_trip(tmp_path):
     from ml.train_generator import TrainGeneratorConfig
     from ml.train_parser import TrainParserConfig
+    from ml.train_regressor import TrainRegressorConfig
 
     configs = Path(__file__).resolve().parents[1] / "ml" / "configs"
     for cls, path in (
+        (TrainRegressorConfig, configs / "regressor.toml"),
         (TrainParserConfig, configs / "parser.toml"),
         (TrainGeneratorConfig, configs / "generator.toml"),
     ):

@@ -1,0 +1,171 @@
+"""Train the regressor R without AU labels (paper section 2.5): real aligned faces go
+through the frozen parser F, R predicts parameters, the frozen generator G renders them,
+and five losses compare and constrain the result. Only R (and the mouth discriminator of
+the adversarial loss, in its own step) trains.
+
+    python -m ml.train_regressor --config ml/configs/regressor.toml
+
+`loss.supervised` > 0 adds direct supervision on rendered pairs (a warm-up option,
+reported as an ablation, not the method).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import torch
+
+from rigs.spec import RigSpec, load_spec
+
+from .checkpoint import load_checkpoint
+from .device import Runtime
+from .errors import MLError
+from .losses.adversarial import MouthDiscriminator, adversarial_loss, discriminator_loss
+from .losses.content import content_loss
+from .losses.identity import identity_loss
+from .losses.loopback import loopback_loss, with_base
+from .losses.parameter import ParameterLoss
+from .pairs_dataset import PairsDataset
+from .real_faces import RealFaces
+from .regressor import Regressor, RegressorConfig
+from .train_generator import fit_size
+from .train_loop import OptimConfig, RunConfig, Trainer, index_batches, run_stage
+
+
+@dataclass
+class RegressorDataConfig:
+    real: str = "data/real_faces.npz"  # from `python -m ml.real_faces`
+    pairs: str = "data/pairs"  # rendered pairs, used only with loss.supervised > 0
+    holdout_every: int = 10
+    workers: int = 2
+
+
+@dataclass
+class FrozenConfig:
+    generator: str = "runs/generator/last.pt"
+    parser: str = "runs/parser/last.pt"
+    identity: str = "data/weights/identity/faceapi_resnet.pt"  # "" disables the identity loss
+
+
+@dataclass
+class RegressorLossConfig:
+    content: float = 1.0
+    identity: float = 0.1  # w_id
+    parameter: float = 0.1  # w_pr
+    loopback: float = 0.1  # w_lp
+    adversarial: float = 0.1  # w_adv
+    alpha: float = 0.1  # parameter loss: identity term
+    beta: float = 0.01  # parameter loss: AU term (small: expressions must stay free)
+    lambda_le: float = 1.0  # loopback: base-identity cycle vs base-AU cycle
+    supervised: float = 0.0  # warm-up ablation only
+
+
+@dataclass
+class TrainRegressorConfig:
+    model: RegressorConfig = field(default_factory=RegressorConfig)
+    data: RegressorDataConfig = field(default_factory=RegressorDataConfig)
+    frozen: FrozenConfig = field(default_factory=FrozenConfig)
+    loss: RegressorLossConfig = field(default_factory=RegressorLossConfig)
+    optim: OptimConfig = field(default_factory=lambda: OptimConfig(lr=1e-4, beta1=0.9))
+    run: RunConfig = field(default_factory=lambda: RunConfig(dir="runs/regressor"))
+
+
+def _frozen(path: str, spec: RigSpec, device: torch.device, kind: str) -> torch.nn.Module:
+    model, ckpt = load_checkpoint(path, spec, device)
+    if ckpt["kind"] != kind:
+        raise MLError(f"{path} holds a {ckpt['kind']}, frozen.{kind} needs a {kind}")
+    return model.to(device).eval().requires_grad_(False)
+
+
+class RegressorTrainer(Trainer):
+    kind = "regressor"
+
+    def __init__(self, cfg: TrainRegressorConfig, rt: Runtime) -> None:
+        spec = load_spec()
+        torch.manual_seed(cfg.run.seed)
+        data = RealFaces(cfg.data.real, "train", cfg.data.holdout_every)
+        super().__init__(cfg, rt, spec, Regressor(spec, cfg.model), data, cfg.data.workers)
+        dev = rt.device
+        self.G = _frozen(cfg.frozen.generator, spec, dev, "generator")
+        self.F = _frozen(cfg.frozen.parser, spec, dev, "parser")
+        self.E = None
+        if cfg.loss.identity > 0:
+            from .identity import load_faceapi_resnet
+
+            self.E = load_faceapi_resnet(cfg.frozen.identity).to(dev)
+        self.pr = ParameterLoss(spec, cfg.loss.alpha, cfg.loss.beta).to(dev)
+        self.D = MouthDiscriminator().to(dev)
+        self.d_opt = torch.optim.Adam(self.D.parameters(), lr=cfg.optim.lr, betas=(0.5, 0.999))
+        self.pairs = iter(self._pair_batches()) if cfg.loss.supervised > 0 else None
+
+    def _pair_batches(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        pairs = PairsDataset(self.cfg.data.pairs, "train", 20)
+        for idx in index_batches(
+            len(pairs), self.optim.batch_size, self.run_cfg.seed + 1, self.rt, 0
+        ):
+            items = [pairs[i] for i in idx]
+            yield (
+                torch.stack([it["image"] for it in items]),
+                torch.stack([it["params"] for it in items]),
+            )
+
+    def _render_parse(self, params: torch.Tensor, size: int) -> dict:
+        return self.F(fit_size(self.G(params), size))
+
+    def loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
+        w, spec = self.cfg.loss, self.spec
+        real = batch["image"].to(self.rt.device)
+        size = real.shape[-1]
+        parsed = self.F(real)
+        out = self.net(parsed)
+        p = out["params"]
+        fake_parsed = self._render_parse(p, size)
+        parts = {"content": content_loss(fake_parsed["T"], parsed["T"])}
+        emotionless = with_base(p, spec, "au")
+        emo_img = fit_size(self.G(emotionless), size)
+        if self.E is not None:
+            parts["identity"] = identity_loss(self.E(emo_img), self.E(real))
+        parts["parameter"] = self.pr(p)
+        x_au, x_id = emotionless.detach(), with_base(p, spec, "identity").detach()
+        cyc_au, cyc_id = (
+            self.net(self._render_parse(x_au, size)),
+            self.net(self._render_parse(x_id, size)),
+        )
+        parts["loopback"] = loopback_loss(
+            (cyc_au["params"], cyc_au["brow_logits"]),
+            x_au,
+            (cyc_id["params"], cyc_id["brow_logits"]),
+            x_id,
+            spec,
+            w.lambda_le,
+        )
+        mouth_emo = self.F(emo_img)["T"]["mouth"]
+        with torch.no_grad():
+            mouth_base = self._render_parse(with_base(emotionless, spec, "identity"), size)
+        self._step_discriminator(mouth_base["T"]["mouth"], mouth_emo)
+        parts["adversarial"] = adversarial_loss(self.D, mouth_emo)
+        if self.pairs is not None:
+            images, params = next(self.pairs)
+            pred = self.net(self.F(images.to(self.rt.device)))["params"]
+            scale = self.pr.scale
+            parts["supervised"] = ((pred - params.to(pred.device)) / scale).abs().mean()
+        total = sum(getattr(w, k) * v for k, v in parts.items())
+        assert isinstance(total, torch.Tensor)
+        return total, {**{k: v.item() for k, v in parts.items()}, "loss": total.item()}
+
+    def _step_discriminator(self, mouth_base: torch.Tensor, mouth_emo: torch.Tensor) -> None:
+        self.d_opt.zero_grad(set_to_none=True)
+        discriminator_loss(self.D, mouth_base, mouth_emo).backward()
+        self.d_opt.step()  # R's backward later adds into D's grads; the next step clears them
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_stage(
+        "python -m ml.train_regressor", __doc__ or "", TrainRegressorConfig, RegressorTrainer, argv
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
