@@ -185,7 +185,7 @@ class PairRenderer:
         self.scene.render.film_transparent = True
         rgba = render_array(self.scene, alpha=True).astype(np.float32)
         xy, depth = project_depth(self.scene, evaluated_vertices(self.rig))
-        m = self.last_matrix = alignment_matrix(xy[self.mesh.lm5], self.size)
+        m = self.last_matrix = alignment_matrix(self.mesh.lm5_of(xy), self.size)
         xy = transform_points(m, xy)  # crop pixels: the mask is rasterised there, exactly
         mask = rasterize_labels(xy, depth, self.tris, self.tri_labels, self.size, self.cullable)
         frame = np.ones(rgba.shape[:2], np.uint8)  # only what the camera saw, like the image
@@ -194,7 +194,7 @@ class PairRenderer:
         alpha = crop[..., 3:] / 255.0
         bg = _background(rng, self.size, randomize)
         image = (crop[..., :3] * alpha + bg * (1 - alpha)).round().clip(0, 255).astype(np.uint8)
-        return Pair(image, mask, xy[self.mesh.lm68], xy[self.mesh.lm5], params)
+        return Pair(image, mask, xy[self.mesh.lm68], self.mesh.lm5_of(xy), params)
 
     def cycles_mask(self) -> np.ndarray:
         """The last pair's label mask rendered by Cycles (a cross-check of the raster mask)."""

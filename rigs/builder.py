@@ -62,8 +62,9 @@ def _vertex_groups(obj: bpy.types.Object, fm: FaceMesh) -> None:
             vg.add(np.flatnonzero(col == w).tolist(), float(w), "REPLACE")
     for k, v in enumerate(fm.lm68):
         obj.vertex_groups.new(name=f"lm68_{k:02d}").add([v], 1.0, "REPLACE")
-    for k, v in enumerate(fm.lm5):
-        obj.vertex_groups.new(name=f"lm5_{k}").add([v], 1.0, "REPLACE")
+    for k, pair in enumerate(fm.lm5):  # the point is the mean of these vertices
+        vg = obj.vertex_groups.new(name=f"lm5_{k}")
+        vg.add(sorted(set(pair)), 1.0 / len(set(pair)), "REPLACE")
 
 
 def _armature(
@@ -220,4 +221,4 @@ def landmarks_world(
     """World positions of the 68 and 5 landmark vertices on the evaluated (posed) mesh."""
     fm = build_face_mesh()
     world = evaluated_vertices(rig, depsgraph)
-    return world[fm.lm68], world[fm.lm5]
+    return world[fm.lm68], fm.lm5_of(world)

@@ -20,6 +20,10 @@ from typing import Any
 
 Effect = tuple[str, str, str, float]
 
+# Version of the rig's geometry (rigs/surface.py and friends). Part of the spec hash, so
+# data and models made from an older face are refused. 2: eyes closer, mouth lower.
+RIG_VERSION = 2
+
 # (name, parent, deforms): parents come before children.
 BONES: list[tuple[str, str | None, bool]] = [
     ("neck", None, True),

@@ -55,10 +55,15 @@ class FaceMesh:
     bones: list[str]  # deform bones, columns of `weights`
     weights: np.ndarray  # (V, len(bones))
     lm68: list[int]  # vertex index per iBUG point
-    lm5: list[int]  # vertex index per alignment point, LM5_NAMES order
+    lm5: list[tuple[int, int]]  # per alignment point (LM5_NAMES order): the mean of 2 vertices
     bone_heads: dict[str, np.ndarray]
     face_part: np.ndarray  # (F,) index into `part_names`
     part_names: list[str]
+
+    def lm5_of(self, points: np.ndarray) -> np.ndarray:
+        """The 5 alignment points (5, D) from per-vertex positions (V, D)."""
+        idx = np.array(self.lm5)
+        return (points[idx[:, 0]] + points[idx[:, 1]]) / 2.0
 
 
 def _parts() -> list[parts.Part]:
@@ -120,12 +125,13 @@ def build_face_mesh(spec: RigSpec | None = None) -> FaceMesh:
     lm68 = [skin.get(f"lm68_{k:02d}", -1) for k in range(68)]
     for k, (part, key) in {**_EYE_POINTS, **_BROW_POINTS}.items():
         lm68[k] = named[part][key]
+    eye_r, eye_l = named["eye_R"]["lm5_eye_r"], named["eye_L"]["lm5_eye_l"]
     lm5 = [
-        named["eye_R"]["lm5_eye_r"],
-        named["eye_L"]["lm5_eye_l"],
-        skin["lm5_nose"],
-        skin["lm5_mouth_r"],
-        skin["lm5_mouth_l"],
+        (eye_r, eye_r),
+        (eye_l, eye_l),
+        (skin["lm5_nose"], skin["lm5_nose"]),
+        (skin["lm5_mouth_r"], skin["corner_lo_r"]),
+        (skin["lm5_mouth_l"], skin["corner_lo_l"]),
     ]
     assert min(lm68) >= 0, "every iBUG point needs a vertex"
     return FaceMesh(

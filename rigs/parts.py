@@ -126,6 +126,9 @@ def _skin_named(verts: np.ndarray, phi: np.ndarray, slit: int, cols: int) -> dic
     corner_r = upper[np.argmin(np.abs(verts[upper, 0] + s.X_CORNER))]
     corner_l = upper[np.argmin(np.abs(verts[upper, 0] - s.X_CORNER))]
     out["lm68_48"], out["lm68_54"] = int(corner_r), int(corner_l)
+    # the same corners on the lower lip: an open mouth's corner lies between the two
+    out["corner_lo_r"] = int(lower[np.argmin(np.abs(verts[lower, 0] + s.X_CORNER))])
+    out["corner_lo_l"] = int(lower[np.argmin(np.abs(verts[lower, 0] - s.X_CORNER))])
     for k, x in zip((49, 50, 51, 52, 53), (-0.12, -0.05, 0.0, 0.05, 0.12), strict=True):
         out[f"lm68_{k}"] = _nearest(verts, front, x, s.Z_MOUTH + float(lip_heights(np.array(x))[0]))
     for k, x in zip((55, 56, 57, 58, 59), (0.12, 0.05, 0.0, -0.05, -0.12), strict=True):

@@ -114,6 +114,7 @@ class RigSpec:
             "bones": [asdict(b) for b in self.bones],
             "labels": list(self.labels),
             "brow_styles": list(self.brow_styles),
+            "rig_version": data.RIG_VERSION,
         }
 
     def hash(self) -> str:

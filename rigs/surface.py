@@ -11,13 +11,13 @@ from __future__ import annotations
 import numpy as np
 
 A, B, C = 0.80, 0.95, 1.08  # half width, half depth, half height
-Z_MOUTH = -0.50  # lip line
-X_CORNER = 0.19  # mouth corner, |x|
-EYE_X, EYE_Z = 0.29, 0.02  # eyeball centre (x, z)
+Z_MOUTH = -0.54  # lip line: eye-to-mouth about 1.05 x the eye spacing, as in real faces
+X_CORNER = 0.185  # mouth corner, |x|
+EYE_X, EYE_Z = 0.265, 0.02  # eyeball centre (x, z)
 EYE_R = 0.115  # eyeball radius
 EYE_PROTRUDE = 0.06  # how far the eyeball front stands out of the socket skin
 Z_NOSE_TIP = -0.28
-Z_CHIN = -0.82
+Z_CHIN = -0.84
 
 
 def smoothstep(e0: float, e1: float, x: np.ndarray | float) -> np.ndarray:
@@ -53,10 +53,10 @@ def feature_bump(x: np.ndarray, z: np.ndarray) -> np.ndarray:
     d = d - 0.14 * gauss(ax, z, EYE_X, EYE_Z, 0.12, 0.085)  # eye sockets
     d = d + 0.05 * gauss(ax, z, 0.27, 0.17, 0.17, 0.05)  # brow ridge
     d = d + 0.04 * gauss(ax, z, 0.46, -0.10, 0.12, 0.10)  # cheekbones
-    d = d + 0.05 * gauss(x, z, 0.0, -0.44, 0.20, 0.07)  # maxilla
+    d = d + 0.05 * gauss(x, z, 0.0, Z_MOUTH + 0.07, 0.20, 0.07)  # maxilla
     d = d + 0.035 * gauss(x, z, 0.0, Z_MOUTH + 0.025, 0.14, 0.025)  # upper lip
     d = d + 0.035 * gauss(x, z, 0.0, Z_MOUTH - 0.035, 0.12, 0.03)  # lower lip
-    d = d - 0.02 * gauss(x, z, 0.0, -0.66, 0.12, 0.03)  # mentolabial sulcus
+    d = d - 0.02 * gauss(x, z, 0.0, Z_MOUTH - 0.15, 0.12, 0.03)  # mentolabial sulcus
     d = d + 0.07 * gauss(x, z, 0.0, Z_CHIN, 0.13, 0.08)  # chin
     return d
 
