@@ -91,3 +91,37 @@ def test_tiny_unsupervised_run_trains_only_the_regressor(frozen, tmp_path):
     assert ckpt["kind"] == "regressor"
     g_after = torch.load(frozen["g"], weights_only=False)["model"]
     assert all(torch.equal(g_before[k], g_after[k]) for k in g_before)  # G stayed frozen
+
+
+def test_evaluation_table_in_the_paper_layout(frozen, tiny_pairs, tmp_path):
+    run = tmp_path / "r"
+    _run(
+        "ml.train_regressor",
+        f"data.real={frozen['real']}",
+        f"frozen.generator={frozen['g']}",
+        f"frozen.parser={frozen['f']}",
+        "loss.identity=0",
+        "model.image_size=64",
+        "model.conv_channels=32",
+        "model.hidden=64",
+        "optim.steps=2",
+        "optim.batch_size=4",
+        "data.workers=0",
+        f"run.dir={run}",
+        "data.holdout_every=100",
+    )
+    res = _run(
+        "ml.eval_regressor",
+        extra=[
+            "--regressor",
+            str(run / "last.pt"),
+            "--parser",
+            str(frozen["f"]),
+            "--pairs",
+            str(tiny_pairs),
+        ],
+    )
+    assert "| ICC |" in res.stdout and "Head pose error" in res.stdout
+    result = json.loads((run / "eval.json").read_text())
+    assert len(result["aus"]) == 23 and result["pairs"] == 24  # 22 FACS AUs + average
+    assert all(np.isfinite(v) for v in result["pose_deg"].values())
