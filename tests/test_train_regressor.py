@@ -125,3 +125,19 @@ def test_evaluation_table_in_the_paper_layout(frozen, tiny_pairs, tmp_path):
     result = json.loads((run / "eval.json").read_text())
     assert len(result["aus"]) == 23 and result["pairs"] == 24  # 22 FACS AUs + average
     assert all(np.isfinite(v) for v in result["pose_deg"].values())
+
+    bundle = tmp_path / "bundle.aurt"
+    _run(
+        "ml.export",
+        extra=[
+            "--regressor",
+            str(run / "last.pt"),
+            "--parser",
+            str(frozen["f"]),
+            "--out",
+            str(bundle),
+        ],
+    )
+    card = json.loads((bundle / "model_card.json").read_text())
+    assert card["evaluation"]["pairs"] == 24 and "[model]" in card["training_config"]
+    assert card["onnx_max_abs_diff"] < 1e-3 and len(card["input"]["alignment_template"]) == 5
