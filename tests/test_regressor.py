@@ -59,3 +59,7 @@ def test_parser_plus_regressor_exports_to_a_bundle(tmp_path):
     got = sess.run(None, {"image": x.numpy()})[0]
     cont = [p.index for p in spec.params if not p.discrete]
     assert np.abs(got[:, cont] - ref[:, cont]).max() < 1e-3
+    from au_retarget_addon.core.bundle import ModelBundle
+
+    crops = np.random.default_rng(0).integers(0, 255, (3, 64, 64, 3), dtype=np.uint8)
+    assert ModelBundle(out, spec.hash(), device="cpu").run(crops).shape == (3, spec.size)

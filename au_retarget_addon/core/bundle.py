@@ -89,10 +89,15 @@ class ModelBundle:
             self.session = ort.InferenceSession(str(model), opts, providers=providers(device))
         except Exception as exc:  # onnxruntime raises its own types for corrupt models
             raise BundleError(f"{model} cannot be loaded by onnxruntime: {exc}") from exc
-        out = self.session.get_outputs()[0]
-        if out.shape[-1] != len(self.names):
+        width = self.session.get_outputs()[0].shape[-1]
+        if isinstance(width, int):  # symbolic widths are checked on the first run
+            self._check_width(width)
+
+    def _check_width(self, width: int) -> None:
+        if width != len(self.names):
+            model = self.path / MODEL_FILE
             raise BundleError(
-                f"{model} outputs {out.shape[-1]} values, {CARD_FILE} names {len(self.names)}"
+                f"{model} outputs {width} values, {CARD_FILE} names {len(self.names)}"
             )
 
     def run(self, crops: np.ndarray, batch: int = 32) -> np.ndarray:
@@ -110,4 +115,6 @@ class ModelBundle:
             outs.append(self.session.run(None, {name: (x - mean) / std})[0])
         if not outs:
             return np.zeros((0, len(self.names)), np.float32)
-        return np.concatenate(outs).astype(np.float32)
+        result = np.concatenate(outs).astype(np.float32)
+        self._check_width(result.shape[1])
+        return result
