@@ -41,20 +41,38 @@ def _cross_check(bpy, rig, detector, au_mode: str, count: int) -> tuple[float, f
     return found / count, float(np.median(errors))
 
 
-def test_mtcnn_finds_the_rig_and_its_five_points(bpy_clean, face_rig, capsys):
+def _detector(bpy) -> FaceDetector:
     from rigs.render_setup import setup_render
 
     folder = Path("data/weights/mtcnn")
     fetch_mtcnn(folder)
-    detector = FaceDetector(folder)
-    setup_render(bpy_clean.context.scene, 256, samples=2)
-    rate, median = _cross_check(bpy_clean, face_rig, detector, "sparse", RENDERS)
-    rate_u, median_u = _cross_check(bpy_clean, face_rig, detector, "uniform", RENDERS // 2)
+    setup_render(bpy.context.scene, 256, samples=2)
+    return FaceDetector(folder)
+
+
+def test_mtcnn_finds_the_rig_and_its_five_points(bpy_clean, face_rig, capsys):
+    """Realistic expressions (a few AUs active at a time)."""
+    rate, median = _cross_check(bpy_clean, face_rig, _detector(bpy_clean), "sparse", RENDERS)
     with capsys.disabled():
         print(
-            f"\nMTCNN on rig renders, |yaw| <= 30: sparse AUs ({RENDERS}): found {rate:.1%}, "
-            f"median 5-point error {median:.1%} of the inter-ocular distance; every AU "
-            f"uniformly random ({RENDERS // 2}): found {rate_u:.1%}, error {median_u:.1%}"
+            f"\nMTCNN on {RENDERS} rig renders, |yaw| <= 30, sparse AUs: found {rate:.1%}, "
+            f"median 5-point error {median:.1%} of the inter-ocular distance"
         )
-    assert rate >= 0.95 and rate_u >= 0.95
+    assert rate >= 0.95
+    assert median <= 0.10
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="issue 8 open: 10.8% > 10% with every AU random")
+def test_mtcnn_on_the_rig_with_every_au_random(bpy_clean, face_rig, capsys):
+    """Every AU uniformly random at once (open jaw and closed eyes together). Measured
+    10.8% on 100 renders: MTCNN puts the eyes higher and the mouth corners lower than the
+    rig's landmarks; this is the open part of the cross-check."""
+    rate, median = _cross_check(bpy_clean, face_rig, _detector(bpy_clean), "uniform", RENDERS)
+    with capsys.disabled():
+        print(
+            f"\nMTCNN on {RENDERS} rig renders, |yaw| <= 30, every AU random: found "
+            f"{rate:.1%}, median 5-point error {median:.1%} of the inter-ocular distance"
+        )
+    assert rate >= 0.95
     assert median <= 0.10
