@@ -88,7 +88,16 @@ def track_video(
     False to cancel (a TrackingError says so; nothing is half-written)."""
     s = settings or TrackSettings()
     size = bundle.input.size
-    frames, times, conf, crops, valid, cuts = [], [], [], [], [], set()
+    frames, times, conf, valid, cuts = [], [], [], [], set()
+    rows: dict[int, np.ndarray] = {}  # row -> parameters; crops are inferred in batches
+    pending: list[tuple[int, np.ndarray]] = []
+
+    def flush() -> None:
+        if pending:
+            out = bundle.run(np.stack([c for _, c in pending]), s.batch)
+            rows.update({r: v for (r, _), v in zip(pending, out, strict=True)})
+            pending.clear()
+
     try:
         reader = VideoReader(video)
     except VideoError as exc:
@@ -106,13 +115,14 @@ def track_video(
                 if det is None:
                     valid.append(False)
                     conf.append(0.0)
-                    crops.append(np.zeros((size, size, 3), np.uint8))
                 else:
                     if redetected:
                         cuts.add(len(frames) - 1)
                     valid.append(True)
                     conf.append(det.score)
-                    crops.append(align_face(image, det.points, size)[0])
+                    pending.append((len(frames) - 1, align_face(image, det.points, size)[0]))
+                    if len(pending) >= s.batch:  # memory stays flat however long the video
+                        flush()
                 if progress is not None and progress(k + 1, total) is False:
                     raise TrackingError(f"tracking {video} cancelled at frame {idx}")
         except VideoError as exc:
@@ -122,8 +132,10 @@ def track_video(
     ok = np.array(valid)
     if not ok.any():
         raise TrackingError(f"no face found in any of the {len(frames)} frames of {video}")
+    flush()
     values = np.full((len(frames), len(bundle.names)), np.nan)
-    values[ok] = bundle.run(np.stack(crops)[ok], s.batch)
+    for r, v in rows.items():
+        values[r] = v
     tracks = Tracks(
         np.array(frames), np.array(times), list(bundle.names), values, np.array(conf), info.fps
     )
