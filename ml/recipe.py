@@ -1,0 +1,157 @@
+"""The default model's recipe: every stage from rendered pairs to the exported bundle, as
+one command that can be killed and rerun at any point.
+
+    python -m ml.recipe --config ml/configs/recipe.toml          # CPU budget (these machines)
+    python -m ml.recipe --config ml/configs/recipe_full.toml     # paper sizes, for a CUDA GPU
+    python -m ml.recipe --config ml/configs/recipe.toml --only regressor evaluate export
+
+Each stage is the project's own command run as a subprocess, so a stage here is exactly
+what a user would type. A stage that finished leaves `<work>/stages/<name>.done` holding its
+command; the next run skips it unless its command changed or an earlier stage ran again.
+Training stages resume from their last checkpoint, so raising a stage's `optim.steps`
+continues that training; a stage already at its step count finishes at once. Killing the
+recipe loses at most the stage's work since its last checkpoint; renders resume pair by pair.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shlex
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .config import _toml_value, dump_toml, load_config
+from .errors import MLError, exit_on_error
+
+log = logging.getLogger(__name__)
+
+
+class RecipeError(MLError, RuntimeError):
+    """A recipe stage failed; the message names the stage and its command."""
+
+
+@dataclass
+class PairsStage:
+    count: int = 4000  # training pairs
+    eval_count: int = 300  # held-out pairs, own seed: identities unseen in training
+    size: int = 128
+    seed: int = 1
+    eval_seed: int = 90001
+    au_mode: str = "sparse"
+    samples: int = 2
+
+
+@dataclass
+class RealStage:
+    inputs: list[str] = field(default_factory=lambda: ["tests/media"])
+    step: int = 1
+
+
+@dataclass
+class RecipeConfig:
+    work: str = "data/recipe"  # pairs, real-face cache, stage markers
+    runs: str = "runs/recipe"  # checkpoints of parser, generator, regressor
+    bundle: str = "runs/recipe/bundle"
+    blender: str = ""  # a Blender binary for the renders; empty: this Python's bpy module
+    pairs: PairsStage = field(default_factory=PairsStage)
+    real: RealStage = field(default_factory=RealStage)
+    # `--set` overrides passed to each training stage on top of its own config file
+    parser: dict[str, Any] = field(default_factory=dict)
+    generator: dict[str, Any] = field(default_factory=dict)
+    regressor: dict[str, Any] = field(default_factory=dict)
+
+
+STAGES = ("pairs", "eval_pairs", "real", "parser", "generator", "regressor", "evaluate", "export")
+
+
+def _sets(overrides: dict[str, Any]) -> list[str]:
+    return [a for k, v in overrides.items() for a in ("--set", f"{k}={_toml_value(v)}")]
+
+
+def commands(cfg: RecipeConfig) -> dict[str, list[str]]:
+    """The command of every stage, in order."""
+    py, work, runs = sys.executable, Path(cfg.work), Path(cfg.runs)
+    render = [cfg.blender, "-b", "-P"] if cfg.blender else [py]
+    p = cfg.pairs
+    pairs, eval_pairs, real = work / "pairs", work / "pairs_eval", work / "real_faces.npz"
+
+    def render_cmd(out: Path, count: int, seed: int) -> list[str]:
+        return [
+            *render, "ml/render_pairs.py", "--", "--count", str(count), "--out", str(out),
+            "--size", str(p.size), "--seed", str(seed), "--au-mode", p.au_mode,
+            "--samples", str(p.samples), "--randomize",
+        ]  # fmt: skip
+
+    def train(stage: str, extra: dict[str, Any]) -> list[str]:
+        base = {"data.pairs": str(pairs), "run.dir": str(runs / stage)}
+        return [py, "-m", f"ml.train_{stage}", "--config", f"ml/configs/{stage}.toml"] + _sets(
+            {**base, **extra}
+        )
+
+    regressor_sets = {
+        "data.real": str(real),
+        "frozen.generator": str(runs / "generator" / "last.pt"),
+        "frozen.parser": str(runs / "parser" / "last.pt"),
+        **cfg.regressor,
+    }
+    checkpoints = ["--regressor", str(runs / "regressor" / "last.pt")]
+    checkpoints += ["--parser", str(runs / "parser" / "last.pt")]
+    return {
+        "pairs": render_cmd(pairs, p.count, p.seed),
+        "eval_pairs": render_cmd(eval_pairs, p.eval_count, p.eval_seed),
+        "real": [py, "-m", "ml.real_faces", "--inputs", *cfg.real.inputs, "--out", str(real)]
+        + ["--size", str(p.size), "--step", str(cfg.real.step)],
+        "parser": train("parser", cfg.parser),
+        "generator": train("generator", cfg.generator),
+        "regressor": train("regressor", regressor_sets),
+        "evaluate": [py, "-m", "ml.eval_regressor", *checkpoints, "--pairs", str(eval_pairs)],
+        "export": [py, "-m", "ml.export", *checkpoints, "--out", cfg.bundle],
+    }
+
+
+def run(cfg: RecipeConfig, only: list[str] | None = None, force: bool = False) -> None:
+    """Run the stages in order, skipping those whose marker holds the same command."""
+    marks = Path(cfg.work) / "stages"
+    marks.mkdir(parents=True, exist_ok=True)
+    (Path(cfg.work) / "recipe.toml").write_text(dump_toml(cfg))
+    upstream_ran = False  # a stage that reran makes every later stage run again
+    for name, cmd in commands(cfg).items():
+        if only and name not in only:
+            continue
+        mark, line = marks / f"{name}.done", shlex.join(cmd)
+        same = mark.exists() and mark.read_text().strip() == line
+        if same and not (force or upstream_ran):
+            log.info("stage %s: done before, skipped", name)
+            continue
+        upstream_ran = True
+        mark.unlink(missing_ok=True)
+        log.info("stage %s: %s", name, line)
+        if subprocess.run(cmd).returncode != 0:
+            raise RecipeError(f"stage {name} failed; rerun the recipe to resume. Command: {line}")
+        mark.write_text(line + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m ml.recipe", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--config", default="ml/configs/recipe.toml")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    ap.add_argument("--only", nargs="+", choices=STAGES, help="run only these stages")
+    ap.add_argument("--force", action="store_true", help="rerun stages marked done")
+    ap.add_argument("--dry-run", action="store_true", help="print the commands and stop")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s recipe: %(message)s")
+    cfg = load_config(RecipeConfig, args.config, args.set)
+    if args.dry_run:
+        for name, cmd in commands(cfg).items():
+            print(f"{name}: {shlex.join(cmd)}")
+        return 0
+    run(cfg, args.only, args.force)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(exit_on_error("python -m ml.recipe", main))
