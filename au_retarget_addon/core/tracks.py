@@ -135,3 +135,23 @@ def read_npz(path: str | Path) -> Tracks:
             z["confidence"],
             float(z["fps"]),
         )
+
+
+def scene_keys(tracks: Tracks, scene_fps: float) -> tuple[np.ndarray, np.ndarray]:
+    """Where each tracked frame lands in a scene running at `scene_fps`: (frame offsets
+    from the take's first frame, table rows). Times are kept, not frame counts: a video
+    frame at t seconds goes to offset round(t * scene_fps). When the scene is slower than
+    the video, several frames meet on one offset and the one closest in time wins; when it
+    is faster, offsets are skipped and the F-curves interpolate between keys. Frames
+    without a face get no key."""
+    if scene_fps <= 0:
+        raise TracksError(f"scene frame rate must be positive, got {scene_fps}")
+    rows = np.flatnonzero(tracks.found)
+    t = tracks.times[rows] - (tracks.times[0] if len(tracks.times) else 0.0)
+    exact = t * scene_fps
+    offsets = np.round(exact).astype(np.int64)
+    order = np.lexsort((np.abs(exact - offsets), offsets))  # by offset, nearest first
+    keep = np.ones(len(order), bool)
+    keep[1:] = offsets[order][1:] != offsets[order][:-1]
+    chosen = order[keep]
+    return offsets[chosen], rows[chosen]
