@@ -21,7 +21,7 @@ IDENTITY := $(IDENTITY_DIR)/faceapi_resnet.pt
 DEBIAN_LIBS := libx11-6 libxrender1 libxfixes3 libxi6 libxkbcommon0 libxcb1 libxext6 \
                libxxf86vm1 libsm6 libegl1 libegl-mesa0 libgl1-mesa-dri
 
-.PHONY: setup sysdeps weights test test-slow lint demo contact-sheets clean
+.PHONY: setup sysdeps weights test test-slow lint demo contact-sheets package clean
 
 setup: $(STAMP)
 
@@ -72,5 +72,10 @@ demo: contact-sheets
 contact-sheets: $(STAMP)
 	$(PY) -m rigs.contact_sheet --out out/contact_sheets
 
+# The Blender extension: dist/au_retarget-<version>-<platform>.zip for linux-x64, windows-x64
+# and macos-arm64 (PACKAGE_ARGS="--platform linux-x64 --model BUNDLE" for one platform).
+package: $(STAMP) $(MTCNN)
+	$(PY) -m au_retarget_addon.packaging $(PACKAGE_ARGS)
+
 clean:
-	rm -rf out runs .pytest_cache .mypy_cache .ruff_cache
+	rm -rf out runs dist .pytest_cache .mypy_cache .ruff_cache

@@ -14,6 +14,7 @@ os.environ.setdefault("BLENDER_USER_RESOURCES", tempfile.mkdtemp(prefix="aurt_bl
 
 REPO = Path(__file__).resolve().parents[1]
 MEDIA = REPO / "tests" / "media"  # sample videos, source in tests/media/README.md
+TINY_SIZE = 64  # crop size of the tiny test bundle
 
 
 @pytest.fixture
@@ -60,3 +61,46 @@ def tiny_pairs(tmp_path_factory) -> Path:
     res = subprocess.run(cmd, capture_output=True, text=True)
     assert res.returncode == 0, res.stderr[-2000:]
     return out
+
+
+def _tiny_regressor(n_out: int):
+    import torch
+
+    return torch.nn.Sequential(
+        torch.nn.Conv2d(3, 16, 3, 2, 1),
+        torch.nn.ReLU(),
+        torch.nn.Conv2d(16, 32, 3, 2, 1),
+        torch.nn.ReLU(),
+        torch.nn.AdaptiveAvgPool2d(1),
+        torch.nn.Flatten(),
+        torch.nn.Linear(32, n_out),
+    )
+
+
+@pytest.fixture(scope="session")
+def tiny_bundle(tiny_pairs, tmp_path_factory) -> Path:
+    """A regressor trained for 40 steps on rendered pairs, exported as a bundle."""
+    import torch
+
+    from ml.export import IMAGENET_MEAN, IMAGENET_STD, export_bundle
+    from ml.pairs_dataset import PairsDataset
+    from rigs import load_spec
+
+    spec = load_spec()
+    torch.manual_seed(0)
+    model = _tiny_regressor(spec.size)
+    data = PairsDataset(tiny_pairs)
+    opt = torch.optim.Adam(model.parameters(), 1e-2)
+    mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+    span = torch.tensor(spec.maxs() - spec.mins())
+    items = [data[i] for i in range(len(data))]
+    x = (torch.stack([it["image"] for it in items]) - mean) / std
+    y = torch.stack([it["params"] for it in items])
+    for _ in range(40):
+        loss = ((model(x) - y) / span).abs().mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    out = tmp_path_factory.mktemp("bundle") / "tiny.aurt"
+    return export_bundle(model, spec, out, TINY_SIZE, {"name": "tiny test regressor"})

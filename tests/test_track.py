@@ -11,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from au_retarget_addon.core.bundle import BundleError, ModelBundle
 from au_retarget_addon.core.detect import FaceDetector
@@ -24,25 +23,11 @@ from au_retarget_addon.core.tracks import (
     read_npz,
     write_npz,
 )
-from ml.export import IMAGENET_MEAN, IMAGENET_STD, export_bundle
 from ml.mtcnn import fetch as fetch_mtcnn
-from ml.pairs_dataset import PairsDataset
 from rigs import load_spec
-from tests.conftest import MEDIA
+from tests.conftest import MEDIA, TINY_SIZE
 
-SIZE = 64
-
-
-def _tiny_regressor(n_out: int) -> torch.nn.Module:
-    return torch.nn.Sequential(
-        torch.nn.Conv2d(3, 16, 3, 2, 1),
-        torch.nn.ReLU(),
-        torch.nn.Conv2d(16, 32, 3, 2, 1),
-        torch.nn.ReLU(),
-        torch.nn.AdaptiveAvgPool2d(1),
-        torch.nn.Flatten(),
-        torch.nn.Linear(32, n_out),
-    )
+SIZE = TINY_SIZE
 
 
 @pytest.fixture(scope="module")
@@ -53,26 +38,8 @@ def detector(tmp_path_factory) -> FaceDetector:
 
 
 @pytest.fixture(scope="module")
-def bundle_dir(tiny_pairs, tmp_path_factory) -> Path:
-    """A regressor trained for 40 steps on rendered pairs, exported as a bundle."""
-    spec = load_spec()
-    torch.manual_seed(0)
-    model = _tiny_regressor(spec.size)
-    data = PairsDataset(tiny_pairs)
-    opt = torch.optim.Adam(model.parameters(), 1e-2)
-    mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
-    std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
-    span = torch.tensor(spec.maxs() - spec.mins())
-    items = [data[i] for i in range(len(data))]
-    x = (torch.stack([it["image"] for it in items]) - mean) / std
-    y = torch.stack([it["params"] for it in items])
-    for _ in range(40):
-        loss = ((model(x) - y) / span).abs().mean()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    out = tmp_path_factory.mktemp("bundle") / "tiny.aurt"
-    return export_bundle(model, spec, out, SIZE, {"name": "tiny test regressor"})
+def bundle_dir(tiny_bundle) -> Path:
+    return tiny_bundle
 
 
 def test_bundle_card_and_onnx_agree_with_spec(bundle_dir):

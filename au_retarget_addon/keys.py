@@ -1,0 +1,135 @@
+"""Keys on F-curves, for Blender 4.2 (flat actions) to 5.x (slotted actions), and takes:
+one action per tracked video on the face rig."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import bpy
+import numpy as np
+from bpy_extras import anim_utils
+
+from .core.tracks import Tracks, scene_keys
+
+KEYED_GROUPS = ("pose", "gaze", "au")  # identity and brow style are not animated
+TAKE_KEY = "aurt_take"  # custom property on a take's action: the video it came from
+
+
+class KeyingError(RuntimeError):
+    """Keys cannot be written (names the object, channel or take)."""
+
+
+def channels(id_data: bpy.types.ID, action: bpy.types.Action) -> Any:
+    """The F-curve collection through which `action` animates `id_data`, creating the
+    slot and channelbag when Blender has them (4.4+; required from 5.0)."""
+    ad = id_data.animation_data or id_data.animation_data_create()
+    if ad.action != action:
+        ad.action = action
+    if not hasattr(anim_utils, "action_ensure_channelbag_for_slot"):
+        return action.fcurves  # 4.2 and 4.3: flat actions
+    slot = ad.action_slot
+    if slot is None:
+        slot = action.slots.new(id_type=id_data.id_type, name=id_data.name)
+        ad.action_slot = slot
+    return anim_utils.action_ensure_channelbag_for_slot(action, slot).fcurves
+
+
+def _fcurve(fcurves: Any, path: str, index: int, group: str) -> bpy.types.FCurve:
+    fc = fcurves.find(path, index=index)
+    if fc is not None:
+        return fc
+    try:
+        return fcurves.new(path, index=index, group_name=group)  # channelbag (4.4+)
+    except TypeError:
+        return fcurves.new(path, index=index, action_group=group)  # flat action (4.2)
+
+
+def set_keys(
+    fcurves: Any, path: str, index: int, frames: np.ndarray, values: np.ndarray, group: str
+) -> None:
+    """Key `values` at `frames` (linear), replacing the curve's keys inside that frame
+    range and keeping those outside it."""
+    fc = _fcurve(fcurves, path, index, group)
+    old = np.empty(2 * len(fc.keyframe_points), np.float32)
+    fc.keyframe_points.foreach_get("co", old)
+    old = old.reshape(-1, 2)
+    lo, hi = float(frames.min()), float(frames.max())
+    old = old[(old[:, 0] < lo - 1e-3) | (old[:, 0] > hi + 1e-3)]
+    new = np.stack([frames.astype(np.float32), values.astype(np.float32)], axis=1)
+    co = np.concatenate([old, new])
+    co = co[np.argsort(co[:, 0], kind="stable")]
+    fc.keyframe_points.clear()
+    fc.keyframe_points.add(len(co))
+    fc.keyframe_points.foreach_set("co", co.ravel())
+    fc.keyframe_points.foreach_set("interpolation", [1] * len(co))  # LINEAR
+    fc.update()
+
+
+def _take_action(rig: bpy.types.Object, video: Path) -> bpy.types.Action:
+    """The action of this video's take on this rig (reused, so a rerun replaces its keys in
+    the range), else a new one named after the video."""
+    for action in bpy.data.actions:
+        if action.get(TAKE_KEY) == str(video) and action.get("aurt_rig") == rig.name:
+            return action
+    action = bpy.data.actions.new(video.stem)
+    action[TAKE_KEY] = str(video)
+    action["aurt_rig"] = rig.name
+    action.use_fake_user = True  # takes survive when another take is assigned
+    return action
+
+
+def write_take(
+    rig: bpy.types.Object,
+    tracks: Tracks,
+    card: dict[str, Any],
+    video: Path,
+    scene_start: int,
+    scene_fps: float,
+) -> tuple[bpy.types.Action, int, int]:
+    """Key head pose, gaze and every AU of `tracks` on the rig's custom properties; returns
+    the take's action and its first and last scene frame."""
+    offsets, rows = scene_keys(tracks, scene_fps)
+    if len(rows) == 0:
+        raise KeyingError(f"no frame of {video} has a face: nothing to key on {rig.name!r}")
+    names = [n for g in KEYED_GROUPS for n in card.get("groups", {}).get(g, [])]
+    missing = [n for n in names if n not in rig]
+    if missing:
+        raise KeyingError(f"rig {rig.name!r} lacks the parameter(s) {missing[:5]}")
+    col = {n: i for i, n in enumerate(tracks.names)}
+    ranges = card.get("ranges", {})
+    frames = (scene_start + offsets).astype(np.float64)
+    action = _take_action(rig, video)
+    fcurves = channels(rig, action)
+    for g in KEYED_GROUPS:
+        for name in card.get("groups", {}).get(g, []):
+            lo, hi = ranges.get(name, (-np.inf, np.inf))
+            values = np.clip(tracks.values[rows, col[name]], lo, hi)
+            set_keys(
+                fcurves, f'["{name}"]', 0, frames, values, g.upper() if g == "au" else g.title()
+            )
+    return action, int(frames.min()), int(frames.max())
+
+
+def keyed_values(rig: bpy.types.Object, names: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Frames keyed on the rig's parameter curves and each parameter's value there
+    (the take, as the animator may have edited it)."""
+    action = rig.animation_data.action if rig.animation_data else None
+    if action is None:
+        raise KeyingError(f"rig {rig.name!r} has no take: track a video first")
+    fcurves = channels(rig, action)
+    curves = {n: fcurves.find(f'["{n}"]', index=0) for n in names}
+    frames = sorted({kp.co[0] for fc in curves.values() if fc for kp in fc.keyframe_points})
+    if not frames:
+        raise KeyingError(f"action {action.name!r} on rig {rig.name!r} has no parameter keys")
+    defaults = [float(rig[n]) if n in rig else 0.0 for n in names]
+    values = np.array(
+        [
+            [
+                curves[n].evaluate(f) if curves[n] else d
+                for n, d in zip(names, defaults, strict=True)
+            ]
+            for f in frames
+        ]
+    )
+    return np.array(frames), values

@@ -1,0 +1,209 @@
+"""Build the Blender extension: dist/au_retarget-<version>-<platform>.zip per platform.
+
+    python -m au_retarget_addon.packaging            # linux-x64, windows-x64, macos-arm64
+    python -m au_retarget_addon.packaging --platform linux-x64 --onnxruntime cpu --model BUNDLE
+
+Each zip is staged in a temporary folder: the add-on code (this file excluded), the rig
+spec and builder (`rigs/`, copied in as a subpackage), the default model bundle, the MTCNN
+detector (ONNX, converted by `make weights`), the manifest from the top of the repository
+with that platform's `platforms` and `wheels` filled in, and the wheels themselves, fetched
+from the package registry with pip (cached in data/wheels). Blender's own extension tool
+(`blender_ext.py`, shipped in the bpy module) builds and then validates every zip. Nothing is
+installed at run time: the wheels are all the add-on needs beside Blender's numpy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+import tempfile
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+ADDON = REPO / "au_retarget_addon"
+MANIFEST = REPO / "blender_manifest.toml"
+
+# Pinned wheels. onnxruntime-gpu runs on the CPU too when CUDA is absent.
+ORT_CPU = "onnxruntime==1.32.0"
+ORT_GPU = "onnxruntime-gpu==1.31.1"
+OPENCV = "opencv-python-headless==4.11.0.86"
+
+
+@dataclass(frozen=True)
+class Platform:
+    name: str  # Blender's platform name
+    pip_platforms: tuple[str, ...]
+    has_gpu_ort: bool
+
+
+PLATFORMS = {
+    p.name: p
+    for p in (
+        Platform(
+            "linux-x64",
+            ("manylinux_2_28_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x86_64"),
+            True,
+        ),
+        Platform("windows-x64", ("win_amd64",), True),
+        Platform(
+            "macos-arm64", ("macosx_14_0_arm64", "macosx_13_0_arm64", "macosx_11_0_arm64"), False
+        ),
+    )
+}
+
+
+class PackagingError(RuntimeError):
+    """The extension cannot be built (names the file or step)."""
+
+
+def blender_ext() -> Path:
+    """Blender's extension command-line tool, from the installed bpy module."""
+    import importlib.util
+
+    found = importlib.util.find_spec("bpy")
+    if found is None or found.origin is None:
+        raise PackagingError("the bpy module is not installed; it ships blender_ext.py")
+    base = Path(found.origin).parent
+    hits = sorted(base.glob("*/scripts/addons_core/bl_pkg/cli/blender_ext.py"))
+    if not hits:
+        raise PackagingError(f"blender_ext.py not found under {base}")
+    return hits[-1]
+
+
+def fetch_wheels(plat: Platform, onnxruntime: str, cache: Path) -> list[Path]:
+    """Download this platform's wheels (no dependencies: Blender ships numpy)."""
+    ort = ORT_GPU if onnxruntime == "gpu" and plat.has_gpu_ort else ORT_CPU
+    dest = cache / plat.name
+    dest.mkdir(parents=True, exist_ok=True)
+    wheels = []
+    for req in (ort, OPENCV):
+        name, version = req.split("==")
+        stem = f"{name.replace('-', '_')}-{version}-"
+        hits = sorted(dest.glob(stem + "*.whl"))
+        if not hits:
+            cmd = [sys.executable, "-m", "pip", "download", "-q", "--no-deps"]
+            cmd += ["--only-binary=:all:", "--python-version", "3.11", "-d", str(dest)]
+            cmd += [a for p in plat.pip_platforms for a in ("--platform", p)] + [req]
+            res = subprocess.run(cmd, capture_output=True, text=True)
+            hits = sorted(dest.glob(stem + "*.whl"))
+            if res.returncode != 0 or not hits:
+                raise PackagingError(
+                    f"pip could not fetch {req} for {plat.name}: {res.stderr[-800:]}"
+                )
+        wheels.append(hits[-1])
+    return wheels
+
+
+def _manifest(plat: Platform, wheels: list[Path]) -> str:
+    """The repository's manifest with this platform's `platforms` and `wheels` inserted
+    before the first table (TOML keys must precede tables)."""
+    text = MANIFEST.read_text()
+    data = tomllib.loads(text)
+    for key in ("platforms", "wheels"):
+        if key in data:
+            raise PackagingError(f"{MANIFEST}: '{key}' is filled in by the build; remove it")
+    lines = text.splitlines()
+    first_table = next(i for i, line in enumerate(lines) if line.startswith("["))
+    extra = [
+        f'platforms = ["{plat.name}"]',
+        "wheels = [" + ", ".join(f'"./wheels/{w.name}"' for w in wheels) + "]",
+        "",
+    ]
+    return "\n".join(lines[:first_table] + extra + lines[first_table:]) + "\n"
+
+
+def stage(
+    plat: Platform, wheels: list[Path], model: Path | None, detector: Path, root: Path
+) -> Path:
+    """Lay out one platform's extension source folder under `root`."""
+    src = root / "au_retarget"
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "packaging.py", ".*")
+    shutil.copytree(ADDON, src, ignore=ignore)
+    shutil.copytree(REPO / "rigs", src / "rigs", ignore=ignore)
+    if model is not None:
+        if not model.is_dir():
+            raise PackagingError(f"model bundle {model} is not a folder")
+        shutil.rmtree(src / "models" / "default", ignore_errors=True)
+        shutil.copytree(model, src / "models" / "default", ignore=ignore)
+    for need in ("model.onnx", "model_card.json"):
+        if not (src / "models" / "default" / need).is_file():
+            raise PackagingError(
+                f"no default model bundle ({need} missing in au_retarget_addon/models/default); "
+                "run the recipe (python -m ml.recipe) or pass --model BUNDLE"
+            )
+    for name in ("pnet.onnx", "rnet.onnx", "onet.onnx"):
+        if not (detector / name).is_file():
+            raise PackagingError(f"{detector / name} is missing; run `make weights` first")
+    shutil.copytree(detector, src / "models" / "mtcnn", ignore=ignore)
+    (src / "wheels").mkdir()
+    for w in wheels:
+        shutil.copy2(w, src / "wheels" / w.name)
+    (src / "blender_manifest.toml").write_text(_manifest(plat, wheels))
+    return src
+
+
+def _ext(*args: str) -> None:
+    res = subprocess.run(
+        [sys.executable, str(blender_ext()), *args], capture_output=True, text=True
+    )
+    if res.returncode != 0:
+        raise PackagingError(f"blender_ext {args[0]} failed: {(res.stdout + res.stderr)[-1500:]}")
+
+
+def build(
+    out: Path,
+    platforms: list[str],
+    onnxruntime: str = "gpu",
+    model: Path | None = None,
+    detector: Path = REPO / "data" / "weights" / "mtcnn",
+    cache: Path = REPO / "data" / "wheels",
+) -> list[Path]:
+    """Build and validate one zip per platform; returns their paths."""
+    version = tomllib.loads(MANIFEST.read_text())["version"]
+    out.mkdir(parents=True, exist_ok=True)
+    built = []
+    for name in platforms:
+        plat = PLATFORMS[name]
+        wheels = fetch_wheels(plat, onnxruntime, cache)
+        with tempfile.TemporaryDirectory(prefix="aurt_build_") as tmp:
+            src = stage(plat, wheels, model, detector, Path(tmp))
+            zip_path = out / f"au_retarget-{version}-{name}.zip"
+            zip_path.unlink(missing_ok=True)
+            _ext("build", "--source-dir", str(src), "--output-filepath", str(zip_path))
+            _ext("validate", str(zip_path))
+        built.append(zip_path)
+    return built
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(
+        prog="python -m au_retarget_addon.packaging", description=__doc__.split("\n\n")[0]
+    )
+    ap.add_argument("--out", type=Path, default=REPO / "dist")
+    ap.add_argument("--platform", nargs="+", choices=sorted(PLATFORMS), default=list(PLATFORMS))
+    ap.add_argument(
+        "--onnxruntime",
+        choices=("gpu", "cpu"),
+        default="gpu",
+        help="gpu: onnxruntime-gpu where the platform has it (falls back to the CPU at run time)",
+    )
+    ap.add_argument(
+        "--model", type=Path, help="bundle to ship as the default (else the committed one)"
+    )
+    ap.add_argument("--detector", type=Path, default=REPO / "data" / "weights" / "mtcnn")
+    args = ap.parse_args(argv)
+    try:
+        for path in build(args.out, args.platform, args.onnxruntime, args.model, args.detector):
+            print(f"built {path} ({path.stat().st_size / 1e6:.1f} MB)")
+    except PackagingError as exc:
+        print(f"packaging: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

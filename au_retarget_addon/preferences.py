@@ -1,0 +1,50 @@
+"""Add-on preferences: default model bundle, execution provider, threads."""
+
+from __future__ import annotations
+
+import bpy
+from bpy.props import EnumProperty, IntProperty, StringProperty
+
+DEVICES = [
+    ("auto", "Auto", "CUDA when onnxruntime has it, else the CPU"),
+    ("cpu", "CPU", "Always the CPU"),
+    ("cuda", "CUDA", "NVIDIA GPU through onnxruntime-gpu (an error if it is not available)"),
+]
+
+
+class AURT_AddonPreferences(bpy.types.AddonPreferences):
+    bl_idname = __package__
+
+    model_path: StringProperty(
+        name="Default Model",
+        description="Model bundle folder used when a scene asks for the default; "
+        "empty: the bundle shipped with the add-on",
+        subtype="DIR_PATH",
+        default="",
+    )
+    device: EnumProperty(name="Execution Provider", items=DEVICES, default="auto")
+    threads: IntProperty(
+        name="Threads",
+        description="CPU threads for detection and inference; 0 lets onnxruntime choose",
+        default=0,
+        min=0,
+        max=256,
+    )
+
+    def draw(self, context: bpy.types.Context) -> None:
+        col = self.layout.column()
+        col.prop(self, "model_path")
+        col.prop(self, "device")
+        col.prop(self, "threads")
+
+
+def get(context: bpy.types.Context) -> AURT_AddonPreferences:
+    return context.preferences.addons[__package__].preferences  # type: ignore[return-value]
+
+
+def register() -> None:
+    bpy.utils.register_class(AURT_AddonPreferences)
+
+
+def unregister() -> None:
+    bpy.utils.unregister_class(AURT_AddonPreferences)

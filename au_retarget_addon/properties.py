@@ -1,0 +1,123 @@
+"""Per-scene settings of the AU Retarget panel (`scene.aurt`)."""
+
+from __future__ import annotations
+
+import bpy
+from bpy.props import (
+    BoolProperty,
+    EnumProperty,
+    FloatProperty,
+    IntProperty,
+    PointerProperty,
+    StringProperty,
+)
+
+from .preferences import DEVICES
+
+RIG_KEY = "aurt_spec_hash"  # custom property every face rig carries
+
+
+def is_face_rig(obj: bpy.types.Object | None) -> bool:
+    return obj is not None and obj.type == "ARMATURE" and RIG_KEY in obj
+
+
+def _poll_rig(_self: object, obj: bpy.types.Object) -> bool:
+    return is_face_rig(obj)
+
+
+def _poll_retarget(_self: object, obj: bpy.types.Object) -> bool:
+    return obj.type == "ARMATURE" or (obj.type == "MESH" and obj.data.shape_keys is not None)
+
+
+class AURT_Settings(bpy.types.PropertyGroup):
+    target: PointerProperty(
+        name="Rig", type=bpy.types.Object, poll=_poll_rig, description="Face rig to key"
+    )
+    video: StringProperty(name="Video", subtype="FILE_PATH", default="")
+    video_start: IntProperty(
+        name="First Frame", description="First video frame to track (0-based)", default=0, min=0
+    )
+    video_end: IntProperty(
+        name="Last Frame",
+        description="Last video frame to track; -1: to the end of the video",
+        default=-1,
+        min=-1,
+    )
+    video_step: IntProperty(
+        name="Step", description="Track every Nth video frame", default=1, min=1
+    )
+    scene_start: IntProperty(
+        name="Scene Start",
+        description="Scene frame that receives the first tracked video frame",
+        default=1,
+    )
+    smoothing: BoolProperty(name="Smoothing", default=True)
+    min_cutoff: FloatProperty(
+        name="Min Cutoff",
+        description="One Euro filter: cutoff (Hz) at rest; lower is smoother but lags more",
+        default=1.0,
+        min=0.01,
+        soft_max=10.0,
+    )
+    beta: FloatProperty(
+        name="Speed Coefficient",
+        description="One Euro filter: how fast the cutoff rises with speed; higher lags less",
+        default=0.05,
+        min=0.0,
+        soft_max=1.0,
+    )
+    missing: EnumProperty(
+        name="No Face",
+        items=[
+            ("none", "No Keys", "Frames without a face get no keys"),
+            ("hold", "Hold", "Hold the last tracked value"),
+            ("interpolate", "Interpolate", "Interpolate linearly across the gap"),
+        ],
+        default="none",
+    )
+    neutral: EnumProperty(
+        name="Neutral",
+        items=[
+            ("NONE", "None", "Key the AU values as tracked"),
+            ("AUTO", "Most Neutral Frame", "Subtract the AUs of the least expressive frame"),
+            ("FRAME", "Frame", "Subtract the AUs of a chosen video frame"),
+        ],
+        default="NONE",
+    )
+    neutral_frame: IntProperty(name="Neutral Frame", default=0, min=0)
+    model: EnumProperty(
+        name="Model",
+        items=[
+            ("DEFAULT", "Default", "The add-on preferences' model, else the bundled one"),
+            ("FILE", "Bundle Folder", "A model bundle folder (model.onnx + model_card.json)"),
+        ],
+        default="DEFAULT",
+    )
+    model_path: StringProperty(name="Bundle", subtype="DIR_PATH", default="")
+    device: EnumProperty(
+        name="Provider",
+        items=[("PREFS", "Preferences", "As set in the add-on preferences"), *DEVICES],
+        default="PREFS",
+    )
+    retarget_target: PointerProperty(
+        name="Character",
+        type=bpy.types.Object,
+        poll=_poll_retarget,
+        description="Mesh with shape keys, or armature, to receive the take",
+    )
+    mapping_path: StringProperty(
+        name="Mapping",
+        subtype="FILE_PATH",
+        description="Mapping file (TOML); empty: the shipped ARKit 52-blendshape mapping",
+        default="",
+    )
+
+
+def register() -> None:
+    bpy.utils.register_class(AURT_Settings)
+    bpy.types.Scene.aurt = PointerProperty(type=AURT_Settings)
+
+
+def unregister() -> None:
+    del bpy.types.Scene.aurt
+    bpy.utils.unregister_class(AURT_Settings)

@@ -1,0 +1,306 @@
+"""The Blender add-on as a user gets it: the extension zip is built with Blender's own
+tool, installed into a private Blender user folder, enabled, and driven through its
+operators on the real sample video (real rig, real MTCNN and ONNX model, real keys)."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.conftest import MEDIA
+
+pytestmark = pytest.mark.blender
+ADDON = "bl_ext.user_default.au_retarget"
+VIDEO = MEDIA / "single_face.mp4"  # 30 fps, one face in every frame
+
+
+@pytest.fixture(scope="session")
+def addon_zip(tiny_bundle, tmp_path_factory) -> Path:
+    from au_retarget_addon.packaging import build
+
+    out = tmp_path_factory.mktemp("dist")
+    (path,) = build(out, ["linux-x64"], onnxruntime="cpu", model=tiny_bundle)
+    return path
+
+
+@pytest.fixture
+def addon(addon_zip):
+    """bpy with the built extension installed and enabled, as a user would, in a factory
+    scene. It uses the session's private Blender user folder (set in conftest before bpy
+    is imported): Blender binds the extension repositories' import path at import time, so
+    a per-test folder would install where `bl_ext` does not look."""
+    import bpy
+
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    bpy.ops.extensions.package_install_files(
+        filepath=str(addon_zip), repo="user_default", enable_on_install=True
+    )
+    assert ADDON in bpy.context.preferences.addons, "the extension did not enable"
+    yield bpy
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+
+
+def _module(name: str):
+    return sys.modules[f"{ADDON}.{name}"]
+
+
+def _setup_take(bpy, end: int = 8) -> object:
+    bpy.ops.aurt.add_face_rig()
+    s = bpy.context.scene.aurt
+    s.video, s.video_start, s.video_end = str(VIDEO), 0, end
+    return s.target
+
+
+def _param_curves(bpy, rig) -> dict:
+    from bpy_extras import anim_utils
+
+    ad = rig.animation_data
+    bag = anim_utils.action_get_channelbag_for_slot(ad.action, ad.action_slot)
+    return {fc.data_path: fc for fc in bag.fcurves}
+
+
+def _scene_state(bpy) -> tuple:
+    objs = sorted(o.name for o in bpy.data.objects)
+    anim = sorted(o.name for o in bpy.data.objects if o.animation_data and o.animation_data.action)
+    return objs, sorted(a.name for a in bpy.data.actions), anim
+
+
+def test_zip_holds_code_rig_models_and_platform_wheels(addon_zip):
+    names = set(zipfile.ZipFile(addon_zip).namelist())
+    for need in (
+        "blender_manifest.toml",
+        "__init__.py",
+        "core/track.py",
+        "rigs/builder.py",
+        "rigs/face_spec.py",
+        "models/default/model.onnx",
+        "models/default/model_card.json",
+        "models/mtcnn/onet.onnx",
+        "mappings/arkit.toml",
+    ):
+        assert need in names, need
+    assert "packaging.py" not in names
+    wheels = sorted(n for n in names if n.startswith("wheels/"))
+    assert [w.split("/")[1].split("-")[0] for w in wheels] == [
+        "onnxruntime",
+        "opencv_python_headless",
+    ]
+    manifest = zipfile.ZipFile(addon_zip).read("blender_manifest.toml").decode()
+    assert 'platforms = ["linux-x64"]' in manifest and "./wheels/onnxruntime-" in manifest
+    assert addon_zip.name == "au_retarget-0.1.0-linux-x64.zip"
+
+
+def test_enable_registers_panel_operators_and_preferences(addon):
+    bpy = addon
+    assert bpy.types.VIEW3D_PT_aurt_main.bl_category == "AU Retarget"
+    for op in ("add_face_rig", "track_video", "bake_keys", "retarget"):
+        cls = getattr(bpy.types, f"AURT_OT_{op}")
+        assert "UNDO" in cls.bl_options, op  # one undo step per run: undo removes a whole take
+    prefs = bpy.context.preferences.addons[ADDON].preferences
+    assert (prefs.model_path, prefs.device, prefs.threads) == ("", "auto", 0)
+    assert bpy.context.scene.aurt.model == "DEFAULT"
+
+
+def test_track_keys_every_parameter_rerun_replaces_bake_and_export(addon, tmp_path):
+    bpy = addon
+    scene = bpy.context.scene
+    scene.render.fps, scene.render.fps_base = 30, 1.0  # the video's rate: one key per frame
+    rig = _setup_take(bpy, end=8)
+    assert bpy.ops.aurt.track_video() == {"FINISHED"}
+    assert rig.animation_data.action.name == "single_face"
+    curves = _param_curves(bpy, rig)
+    spec = _module("resources").rigs_module("spec").load_spec()
+    keyed = [p for p in spec.params if p.group in ("pose", "gaze", "au")]
+    assert len(curves) == len(keyed) == 39
+    for p in keyed:
+        co = np.array([kp.co[:] for kp in curves[f'["{p.name}"]'].keyframe_points])
+        assert list(co[:, 0]) == list(range(1, 10)), p.name  # scene start 1, video frames 0..8
+        assert (co[:, 1] >= p.min - 1e-6).all() and (co[:, 1] <= p.max + 1e-6).all(), p.name
+    first = curves['["head_yaw"]'].keyframe_points[0].co[1]
+
+    # running again on part of the range replaces the keys there, in the same action
+    scene.aurt.video_start, scene.aurt.video_end, scene.aurt.scene_start = 2, 4, 3
+    scene.aurt.smoothing = False
+    assert bpy.ops.aurt.track_video() == {"FINISHED"}
+    assert len([a for a in bpy.data.actions if a.get("aurt_take")]) == 1
+    frames = [kp.co[0] for kp in _param_curves(bpy, rig)['["head_yaw"]'].keyframe_points]
+    assert frames == [float(f) for f in range(1, 10)]
+    assert _param_curves(bpy, rig)['["head_yaw"]'].keyframe_points[0].co[1] == first
+
+    # bake: bone keys, no drivers, and the mesh moves the same way without them
+    mesh = bpy.data.objects[rig["aurt_mesh"]]
+    scene.frame_set(5)
+    before = np.array(
+        [v.co[:] for v in mesh.evaluated_get(bpy.context.evaluated_depsgraph_get()).data.vertices]
+    )
+    assert bpy.ops.aurt.bake_keys() == {"FINISHED"}
+    assert rig.animation_data.action.name == "single_face_baked"
+    assert len(rig.animation_data.drivers) == 0
+    bones = {fc.data_path.split('"')[1] for fc in _param_curves(bpy, rig).values()}
+    assert "jaw" in bones or len(bones) > 10
+    scene.frame_set(1)
+    scene.frame_set(5)
+    after = np.array(
+        [v.co[:] for v in mesh.evaluated_get(bpy.context.evaluated_depsgraph_get()).data.vertices]
+    )
+    assert np.abs(after - before).max() < 1e-4
+
+    # export: glTF holds the animation on the rig's joints
+    out = tmp_path / "take.gltf"
+    bpy.ops.export_scene.gltf(filepath=str(out), export_format="GLTF_SEPARATE")
+    gltf = json.loads(out.read_text())
+    anims = gltf.get("animations", [])
+    assert anims, "no animation in the glTF file"
+    joints = {gltf["nodes"][c["target"]["node"]]["name"] for a in anims for c in a["channels"]}
+    assert len(joints) > 10 and joints <= {b.name for b in rig.data.bones}
+
+
+def test_scene_frames_follow_video_time_when_rates_differ(addon):
+    bpy = addon
+    scene = bpy.context.scene
+    scene.render.fps, scene.render.fps_base = 60, 1.0  # twice the video's 30 fps
+    rig = _setup_take(bpy, end=5)
+    scene.aurt.scene_start = 10
+    assert bpy.ops.aurt.track_video() == {"FINISHED"}
+    frames = [kp.co[0] for kp in _param_curves(bpy, rig)['["AU12_L"]'].keyframe_points]
+    assert frames == [10.0, 12.0, 14.0, 16.0, 18.0, 20.0]
+
+
+def test_cancel_part_way_leaves_scene_unchanged(addon):
+    bpy = addon
+    _setup_take(bpy, end=-1)
+    state = _scene_state(bpy)
+    ops = _module("track_operator")
+    job = ops.TrackJob(ops.prepare(bpy.context))
+    job.start()
+    deadline = time.time() + 60
+    while job.done < 3 and not job.finished and time.time() < deadline:
+        time.sleep(0.005)
+    job.cancel()
+    job.thread.join(60)
+    assert job.finished and 3 <= job.done < 72
+    with pytest.raises(Exception, match="cancelled"):
+        ops.apply(bpy.context, job)
+    assert _scene_state(bpy) == state
+
+
+def _corrupt_bundle(tmp_path: Path, tiny_bundle: Path) -> Path:
+    bad = tmp_path / "corrupt.aurt"
+    bad.mkdir()
+    (bad / "model_card.json").write_text((tiny_bundle / "model_card.json").read_text())
+    (bad / "model.onnx").write_bytes(b"not an onnx graph")
+    return bad
+
+
+@pytest.mark.parametrize(
+    "case", ["no_video", "missing_file", "no_face", "corrupt_bundle", "not_a_rig"]
+)
+def test_bad_input_reports_error_and_leaves_scene(addon, tiny_bundle, tmp_path, case):
+    bpy = addon
+    rig = _setup_take(bpy, end=8)
+    s = bpy.context.scene.aurt
+    expect = {
+        "no_video": "no video file",
+        "missing_file": "nothing.mp4",
+        "no_face": "no face",
+        "corrupt_bundle": "model.onnx",
+        "not_a_rig": "Cube",
+    }[case]
+    if case == "no_video":
+        s.video = ""
+    elif case == "missing_file":
+        s.video = str(tmp_path / "nothing.mp4")
+    elif case == "no_face":
+        s.video, s.video_end = str(MEDIA / "no_face.mp4"), 10
+    elif case == "corrupt_bundle":
+        s.model, s.model_path = "FILE", str(_corrupt_bundle(tmp_path, tiny_bundle))
+    else:
+        bpy.ops.mesh.primitive_cube_add()
+        s.target = None
+        bpy.context.view_layer.objects.active = bpy.data.objects["Cube"]
+    state = _scene_state(bpy)
+    with pytest.raises(RuntimeError, match=expect):
+        bpy.ops.aurt.track_video()
+    assert _scene_state(bpy) == state
+    assert rig.animation_data is None or rig.animation_data.action is None
+
+
+ARKIT_NAMES = [
+    "eyeBlinkLeft", "eyeLookDownLeft", "eyeLookInLeft", "eyeLookOutLeft", "eyeLookUpLeft",
+    "eyeSquintLeft", "eyeWideLeft", "eyeBlinkRight", "eyeLookDownRight", "eyeLookInRight",
+    "eyeLookOutRight", "eyeLookUpRight", "eyeSquintRight", "eyeWideRight", "jawForward",
+    "jawLeft", "jawRight", "jawOpen", "mouthClose", "mouthFunnel", "mouthPucker", "mouthLeft",
+    "mouthRight", "mouthSmileLeft", "mouthSmileRight", "mouthFrownLeft", "mouthFrownRight",
+    "mouthDimpleLeft", "mouthDimpleRight", "mouthStretchLeft", "mouthStretchRight",
+    "mouthRollLower", "mouthRollUpper", "mouthShrugLower", "mouthShrugUpper", "mouthPressLeft",
+    "mouthPressRight", "mouthLowerDownLeft", "mouthLowerDownRight", "mouthUpperUpLeft",
+    "mouthUpperUpRight", "browDownLeft", "browDownRight", "browInnerUp", "browOuterUpLeft",
+    "browOuterUpRight", "cheekPuff", "cheekSquintLeft", "cheekSquintRight", "noseSneerLeft",
+    "noseSneerRight", "tongueOut",
+]  # fmt: skip
+
+
+def test_retarget_to_arkit_shape_keys(addon):
+    bpy = addon
+    bpy.context.scene.render.fps = 30
+    rig = _setup_take(bpy, end=5)
+    assert bpy.ops.aurt.track_video() == {"FINISHED"}
+    bpy.ops.mesh.primitive_plane_add()
+    head = bpy.context.active_object
+    head.shape_key_add(name="Basis")
+    for name in ARKIT_NAMES:
+        head.shape_key_add(name=name)
+    s = bpy.context.scene.aurt
+    s.target, s.retarget_target = rig, head
+    assert bpy.ops.aurt.retarget() == {"FINISHED"}
+    key = head.data.shape_keys
+    curves = {fc.data_path: fc for fc in _param_curves(bpy, key).values()}
+    assert len(curves) == 52
+    for name in ARKIT_NAMES:
+        fc = curves[f'key_blocks["{name}"].value']
+        co = np.array([kp.co[:] for kp in fc.keyframe_points])
+        assert (
+            list(co[:, 0]) == list(range(1, 7)) and (co[:, 1] >= 0).all() and (co[:, 1] <= 1).all()
+        )
+    # the mapping's arithmetic, on the rig's own keys: jawOpen = AU26, browInnerUp = mean AU1
+    rc = _param_curves(bpy, rig)
+    for f in range(1, 7):
+        au26 = rc['["AU26"]'].evaluate(f)
+        au1 = (rc['["AU1_L"]'].evaluate(f) + rc['["AU1_R"]'].evaluate(f)) / 2
+        assert curves['key_blocks["jawOpen"].value'].evaluate(f) == pytest.approx(
+            min(max(au26, 0), 1), abs=1e-5
+        )
+        assert curves['key_blocks["browInnerUp"].value'].evaluate(f) == pytest.approx(au1, abs=1e-5)
+
+
+def test_retarget_to_bones_with_a_mapping_file(addon, tmp_path):
+    bpy = addon
+    bpy.context.scene.render.fps = 30
+    rig = _setup_take(bpy, end=3)
+    assert bpy.ops.aurt.track_video() == {"FINISHED"}
+    bpy.ops.object.armature_add()
+    other = bpy.context.active_object
+    other.pose.bones["Bone"].rotation_mode = "XYZ"
+    mapping = tmp_path / "other.toml"
+    mapping.write_text(
+        'format = "aurt-mapping-1"\nname = "other"\nkind = "bones"\n\n'
+        '[[target]]\nname = "Bone"\nchannel = "rotation_euler"\nindex = 2\n'
+        "source = { head_yaw = 1.0 }\n"
+    )
+    s = bpy.context.scene.aurt
+    s.target, s.retarget_target, s.mapping_path = rig, other, str(mapping)
+    assert bpy.ops.aurt.retarget() == {"FINISHED"}
+    fc = _param_curves(bpy, other)['pose.bones["Bone"].rotation_euler']
+    yaw = _param_curves(bpy, rig)['["head_yaw"]']
+    for kp in fc.keyframe_points:
+        assert kp.co[1] == pytest.approx(np.radians(yaw.evaluate(kp.co[0])), abs=1e-5)
+    # a mapping naming a bone in quaternion mode is refused, naming the bone
+    other.pose.bones["Bone"].rotation_mode = "QUATERNION"
+    with pytest.raises(RuntimeError, match="Bone"):
+        bpy.ops.aurt.retarget()
