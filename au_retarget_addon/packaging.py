@@ -116,9 +116,7 @@ def _manifest(plat: Platform, wheels: list[Path]) -> str:
     return "\n".join(lines[:first_table] + extra + lines[first_table:]) + "\n"
 
 
-def stage(
-    plat: Platform, wheels: list[Path], model: Path | None, detector: Path, root: Path
-) -> Path:
+def stage(plat: Platform, wheels: list[Path], model: Path | None, root: Path) -> Path:
     """Lay out one platform's extension source folder under `root`."""
     src = root / "au_retarget"
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "packaging.py", ".*")
@@ -136,9 +134,10 @@ def stage(
                 "run the recipe (python -m ml.recipe) or pass --model BUNDLE"
             )
     for name in ("pnet.onnx", "rnet.onnx", "onet.onnx"):
-        if not (detector / name).is_file():
-            raise PackagingError(f"{detector / name} is missing; run `make weights` first")
-    shutil.copytree(detector, src / "models" / "mtcnn", ignore=ignore)
+        if not (src / "models" / "mtcnn" / name).is_file():
+            raise PackagingError(
+                f"au_retarget_addon/models/mtcnn/{name} is missing; run `make weights` first"
+            )
     (src / "wheels").mkdir()
     for w in wheels:
         shutil.copy2(w, src / "wheels" / w.name)
@@ -159,7 +158,6 @@ def build(
     platforms: list[str],
     onnxruntime: str = "gpu",
     model: Path | None = None,
-    detector: Path = REPO / "data" / "weights" / "mtcnn",
     cache: Path = REPO / "data" / "wheels",
 ) -> list[Path]:
     """Build and validate one zip per platform; returns their paths."""
@@ -170,7 +168,7 @@ def build(
         plat = PLATFORMS[name]
         wheels = fetch_wheels(plat, onnxruntime, cache)
         with tempfile.TemporaryDirectory(prefix="aurt_build_") as tmp:
-            src = stage(plat, wheels, model, detector, Path(tmp))
+            src = stage(plat, wheels, model, Path(tmp))
             zip_path = out / f"au_retarget-{version}-{name}.zip"
             zip_path.unlink(missing_ok=True)
             _ext("build", "--source-dir", str(src), "--output-filepath", str(zip_path))
@@ -194,10 +192,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--model", type=Path, help="bundle to ship as the default (else the committed one)"
     )
-    ap.add_argument("--detector", type=Path, default=REPO / "data" / "weights" / "mtcnn")
     args = ap.parse_args(argv)
     try:
-        for path in build(args.out, args.platform, args.onnxruntime, args.model, args.detector):
+        for path in build(args.out, args.platform, args.onnxruntime, args.model):
             print(f"built {path} ({path.stat().st_size / 1e6:.1f} MB)")
     except PackagingError as exc:
         print(f"packaging: error: {exc}", file=sys.stderr)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import bpy
 from bpy.props import EnumProperty, IntProperty, StringProperty
 
@@ -38,8 +40,19 @@ class AURT_AddonPreferences(bpy.types.AddonPreferences):
         col.prop(self, "threads")
 
 
-def get(context: bpy.types.Context) -> AURT_AddonPreferences:
-    return context.preferences.addons[__package__].preferences  # type: ignore[return-value]
+@dataclass
+class Defaults:
+    """The preferences' defaults, for the add-on registered from source (not enabled as
+    an extension), e.g. by the demo script."""
+
+    model_path: str = ""
+    device: str = "auto"
+    threads: int = 0
+
+
+def get(context: bpy.types.Context) -> AURT_AddonPreferences | Defaults:
+    addon = context.preferences.addons.get(__package__)
+    return addon.preferences if addon is not None else Defaults()
 
 
 def register() -> None:

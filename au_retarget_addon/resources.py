@@ -13,7 +13,7 @@ from types import ModuleType
 
 ADDON_DIR = Path(__file__).resolve().parent
 DEFAULT_BUNDLE = ADDON_DIR / "models" / "default"
-DETECTOR_DIR = ADDON_DIR / "models" / "mtcnn"
+DETECTOR_DIR = ADDON_DIR / "models" / "mtcnn"  # == core.detect.DEFAULT_MODEL_DIR
 MAPPINGS_DIR = ADDON_DIR / "mappings"
 ARKIT_MAPPING = MAPPINGS_DIR / "arkit.toml"
 

@@ -33,6 +33,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from au_retarget_addon.core.detect import DEFAULT_MODEL_DIR
+
 from .errors import MLError, exit_on_error
 
 log = logging.getLogger(__name__)
@@ -44,7 +46,7 @@ SHA256 = {
     "rnet": "bbb937de72efc9ef83b186c49f5f558467a1d7e3453a8ece0d71a886633f6a86",
     "onet": "165bfbe42940416ccfb977545cf0e976d5bf321f67083ae2aaaa5c764280118d",
 }
-DEFAULT_OUT = Path("data/weights/mtcnn")
+DEFAULT_OUT = DEFAULT_MODEL_DIR
 OPSET = 17
 TOLERANCE = 1e-4
 # Written in this order: onet.onnx existing means the fetch finished (Makefile target).

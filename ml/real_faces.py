@@ -21,7 +21,7 @@ import torch
 from torch.utils.data import Dataset
 
 from au_retarget_addon.core.align import align_face
-from au_retarget_addon.core.detect import FaceDetector
+from au_retarget_addon.core.detect import DEFAULT_MODEL_DIR, FaceDetector
 from au_retarget_addon.core.video import VideoReader
 
 from .errors import MLError, exit_on_error
@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--size", type=int, default=128)
     ap.add_argument("--step", type=int, default=2, help="video frame step")
-    ap.add_argument("--detector", type=Path, default=Path("data/weights/mtcnn"))
+    ap.add_argument("--detector", type=Path, default=DEFAULT_MODEL_DIR)
     args = ap.parse_args(argv)
     crops, names, counts = collect(args.inputs, FaceDetector(args.detector), args.size, args.step)
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -304,3 +304,25 @@ def test_retarget_to_bones_with_a_mapping_file(addon, tmp_path):
     other.pose.bones["Bone"].rotation_mode = "QUATERNION"
     with pytest.raises(RuntimeError, match="Bone"):
         bpy.ops.aurt.retarget()
+
+
+def test_demo_job_tracks_saves_blend_and_renders_side_by_side(tiny_bundle, tmp_path):
+    import subprocess
+
+    import cv2
+
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "au_retarget_addon.demo", "--model", str(tiny_bundle)]
+    cmd += ["--video", str(VIDEO), "--frames", "5", "--size", "64", "--out", str(out)]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert (out / "demo.blend").stat().st_size > 100_000
+    cap = cv2.VideoCapture(str(out / "demo_preview.mp4"))
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 5
+    assert (int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))) == (
+        128,
+        64,
+    )
+    ok, frame = cap.read()
+    assert ok and frame[:, 64:].std() > 5  # the rig half is a render, not a blank
+    assert cv2.imread(str(out / "demo_sheet.png")).shape[1] == 2 * 128

@@ -3,12 +3,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-from au_retarget_addon.core.detect import FaceDetector
+from au_retarget_addon.core.detect import DEFAULT_MODEL_DIR, FaceDetector
 from ml.mtcnn import fetch as fetch_mtcnn
 from ml.sampling import SamplingConfig, sample_params
 from rigs import load_spec
@@ -44,7 +42,7 @@ def _cross_check(bpy, rig, detector, au_mode: str, count: int) -> tuple[float, f
 def _detector(bpy) -> FaceDetector:
     from rigs.render_setup import setup_render
 
-    folder = Path("data/weights/mtcnn")
+    folder = DEFAULT_MODEL_DIR
     fetch_mtcnn(folder)
     setup_render(bpy.context.scene, 256, samples=2)
     return FaceDetector(folder)

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+from au_retarget_addon.core.detect import DEFAULT_MODEL_DIR
 from ml.checkpoint import load_checkpoint
 from ml.identity import fetch as fetch_identity
 from ml.mtcnn import fetch as fetch_mtcnn
@@ -42,7 +43,7 @@ def frozen(tiny_pairs, tmp_path_factory) -> dict[str, Path]:
         "loss.perceptual=0",
     )
     _run("ml.train_parser", *common, f"run.dir={root / 'f'}")
-    fetch_mtcnn(Path("data/weights/mtcnn"))
+    fetch_mtcnn(DEFAULT_MODEL_DIR)
     fetch_identity(Path("data/weights/identity"))  # the identity loss's frozen network
     _run(
         "ml.real_faces",

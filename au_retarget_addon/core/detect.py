@@ -30,6 +30,9 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 MODEL_FILES = ("pnet.onnx", "rnet.onnx", "onet.onnx")
+# Inside the add-on, so a source checkout and the installed extension find it alike;
+# `make weights` (python -m ml.mtcnn fetch) writes it, the packaging copies it.
+DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[1] / "models" / "mtcnn"
 # ONet's landmark order is image-left eye, image-right eye, nose, image-left mouth corner,
 # image-right mouth corner for an upright face: the order align.py expects. Kept as an
 # explicit index so a change of either side is one edit (and a face rolled past 90 degrees
