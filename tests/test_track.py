@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from au_retarget_addon.core.bundle import BundleError, ModelBundle
-from au_retarget_addon.core.detect import FaceDetector
+from au_retarget_addon.core.detect import DEFAULT_MODEL_DIR, FaceDetector
 from au_retarget_addon.core.track import TrackingError, TrackSettings, track_video
 from au_retarget_addon.core.tracks import (
     Tracks,
@@ -32,7 +32,7 @@ SIZE = TINY_SIZE
 
 @pytest.fixture(scope="module")
 def detector(tmp_path_factory) -> FaceDetector:
-    folder = Path("data/weights/mtcnn")
+    folder = DEFAULT_MODEL_DIR
     fetch_mtcnn(folder)
     return FaceDetector(folder)
 
@@ -201,3 +201,17 @@ def test_follows_one_face_among_several(detector):
         follow = FaceFollower(detector, pick)
         xs = [follow(s)[0].box[0] for s in scenes]  # type: ignore[union-attr]
         assert all((x < 640) == (side == "left") for x in xs), (pick, xs)
+
+
+def test_benchmark_reports_every_stage_within_the_end_to_end_time(bundle_dir, detector):
+    from au_retarget_addon.core import bench
+
+    video = MEDIA / "single_face.mp4"
+    bundle = ModelBundle(bundle_dir)
+    result = bench.run(video, bundle, detector, repeats=1)
+    assert result["frames"] == 72
+    stages = [result[f"{s}_ms"] for s in bench.STAGES]
+    assert all(ms > 0 for ms in stages)
+    assert sum(stages) <= 1000 / result["fps"] * 1.01  # stages partition the run's time
+    text = bench.table(result, video, bundle, 0)
+    assert "end to end" in text and "infer" in text and "baseline" in text

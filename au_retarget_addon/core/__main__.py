@@ -1,6 +1,7 @@
 """Command line for users without Blender.
 
 python -m au_retarget_addon.core track VIDEO --model BUNDLE --out tracks.csv
+python -m au_retarget_addon.core bench VIDEO --model BUNDLE      # speed, per stage
 """
 
 from __future__ import annotations
@@ -13,12 +14,12 @@ from pathlib import Path
 from tqdm import tqdm
 
 from .bundle import BundleError, ModelBundle
-from .detect import DetectorConfig, DetectorError, FaceDetector
+from .detect import DEFAULT_MODEL_DIR, DetectorConfig, DetectorError, FaceDetector
 from .smoothing import OneEuroConfig
 from .track import TrackingError, TrackSettings, track_video
 from .tracks import TracksError, write_csv, write_npz
 
-DEFAULT_DETECTOR = Path("data/weights/mtcnn")
+DEFAULT_DETECTOR = DEFAULT_MODEL_DIR
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -40,7 +41,24 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--face", type=int, default=0, help="0 = the largest face at the start")
     t.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     t.add_argument("--threads", type=int, default=0)
+    b = sub.add_parser("bench", help="frames/s end to end and ms per stage (medians)")
+    b.add_argument("video", type=Path)
+    b.add_argument("--model", type=Path, required=True, help="model bundle folder")
+    b.add_argument("--detector", type=Path, default=DEFAULT_DETECTOR, help="MTCNN ONNX folder")
+    b.add_argument("--repeats", type=int, default=5)
+    b.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    b.add_argument("--threads", type=int, default=0)
     return ap
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from . import bench
+
+    bundle = ModelBundle(args.model, device=args.device, threads=args.threads)
+    detector = FaceDetector(args.detector, DetectorConfig(threads=args.threads))
+    result = bench.run(args.video, bundle, detector, args.repeats)
+    print(bench.table(result, args.video, bundle, args.threads))
+    return 0
 
 
 def _track(args: argparse.Namespace) -> int:
@@ -73,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     try:
-        return _track(args)
+        return _track(args) if args.cmd == "track" else _bench(args)
     except (BundleError, DetectorError, TrackingError, TracksError) as exc:
         print(f"au_retarget track: error: {exc}", file=sys.stderr)
         return 2

@@ -8,6 +8,8 @@ detection that overlaps the previous box. Most frames only refine the previous b
 from __future__ import annotations
 
 import logging
+import time
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +40,20 @@ class TrackSettings:
     neutral: str | int | None = None  # None, "auto" (most neutral frame) or a frame index
     face: int = 0  # at the first frame with faces: 0 = the largest, 1 = next largest, ...
     batch: int = 32
+
+
+class StageClock:
+    """Seconds spent in each stage of a tracking run (decode, detect, align, infer, filter),
+    for the benchmark; `lap` charges the time since the previous lap to a stage."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = defaultdict(float)
+        self._t = time.perf_counter()
+
+    def lap(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.seconds[stage] += now - self._t
+        self._t = now
 
 
 def _area(box: np.ndarray) -> float:
@@ -83,10 +99,13 @@ def track_video(
     detector: FaceDetector,
     settings: TrackSettings | None = None,
     progress: Callable[[int, int], bool] | None = None,
+    clock: StageClock | None = None,
 ) -> Tracks:
     """Parameter tracks for the frames of `video`; `progress(done, total)` may return
-    False to cancel (a TrackingError says so; nothing is half-written)."""
+    False to cancel (a TrackingError says so; nothing is half-written). `clock` collects
+    the time per stage."""
     s = settings or TrackSettings()
+    clock = clock if clock is not None else StageClock()
     size = bundle.input.size
     frames, times, conf, valid, cuts = [], [], [], [], set()
     rows: dict[int, np.ndarray] = {}  # row -> parameters; crops are inferred in batches
@@ -94,9 +113,11 @@ def track_video(
 
     def flush() -> None:
         if pending:
+            clock.lap("align")
             out = bundle.run(np.stack([c for _, c in pending]), s.batch)
             rows.update({r: v for (r, _), v in zip(pending, out, strict=True)})
             pending.clear()
+            clock.lap("infer")
 
     try:
         reader = VideoReader(video)
@@ -108,8 +129,11 @@ def track_video(
         total = max(0, -(-(stop - s.start) // s.step))
         follow = FaceFollower(detector, s.face)
         try:
+            clock.lap("open")
             for k, (idx, t, image) in enumerate(reader.frames(s.start, stop, s.step)):
+                clock.lap("decode")
                 det, redetected = follow(image)
+                clock.lap("detect")
                 frames.append(idx)
                 times.append(t)
                 if det is None:
@@ -123,8 +147,10 @@ def track_video(
                     pending.append((len(frames) - 1, align_face(image, det.points, size)[0]))
                     if len(pending) >= s.batch:  # memory stays flat however long the video
                         flush()
+                clock.lap("align")
                 if progress is not None and progress(k + 1, total) is False:
                     raise TrackingError(f"tracking {video} cancelled at frame {idx}")
+                clock.lap("progress")
         except VideoError as exc:
             raise TrackingError(str(exc)) from exc
     if not frames:
@@ -133,6 +159,7 @@ def track_video(
     if not ok.any():
         raise TrackingError(f"no face found in any of the {len(frames)} frames of {video}")
     flush()
+    clock.lap("align")
     values = np.full((len(frames), len(bundle.names)), np.nan)
     for r, v in rows.items():
         values[r] = v
@@ -143,4 +170,6 @@ def track_video(
         tracks.values = smooth_track(tracks.times, values, ok, s.smoothing, cuts)
     if s.neutral is not None:
         calibrate_neutral(tracks, bundle.card, s.neutral)
-    return fill_missing(tracks, s.missing)
+    tracks = fill_missing(tracks, s.missing)
+    clock.lap("filter")
+    return tracks
