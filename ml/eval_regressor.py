@@ -6,7 +6,11 @@ never used for training, so identities are unseen).
     python -m ml.eval_regressor --regressor runs/regressor/last.pt \
         --parser runs/parser/last.pt --pairs data/pairs_eval
 
-Writes `eval.json` and `eval.md` beside the regressor checkpoint.
+    python -m ml.eval_regressor --bundle runs/recipe/bundle_int8 --pairs data/pairs_eval
+
+Writes `eval.json` and `eval.md` beside the regressor checkpoint; with `--bundle` (the ONNX
+graph that ships, e.g. quantised) it evaluates through onnxruntime and writes the
+evaluation into the bundle's model card.
 """
 
 from __future__ import annotations
@@ -23,10 +27,14 @@ from rigs.spec import load_spec
 
 from .checkpoint import load_checkpoint
 from .device import pick_device
-from .errors import exit_on_error
+from .errors import MLError, exit_on_error
 from .metrics import au_table
 from .pairs_dataset import PairsDataset
 from .train_generator import fit_size
+
+
+class EvalError(MLError, RuntimeError):
+    """A checkpoint or bundle cannot be evaluated (names the file)."""
 
 
 @torch.no_grad()
@@ -44,6 +52,24 @@ def predict(
         items = [data[i] for i in range(s, min(s + batch, len(data)))]
         images = fit_size(torch.stack([it["image"] for it in items]), size).to(device)
         pred.append(regressor(parser(images))["params"].cpu().numpy())
+        true.append(torch.stack([it["params"] for it in items]).numpy())
+    return np.concatenate(true), np.concatenate(pred)
+
+
+def predict_bundle(
+    bundle: Path, data: PairsDataset, batch: int = 64
+) -> tuple[np.ndarray, np.ndarray]:
+    """(true, predicted) parameter vectors for every pair, through a bundle's ONNX graph
+    (crops resized to its input size as uint8, as the tracker feeds it)."""
+    from au_retarget_addon.core.bundle import ModelBundle
+
+    b = ModelBundle(bundle, load_spec().hash(), device="cpu")
+    true, pred = [], []
+    for s in range(0, len(data), batch):
+        items = [data[i] for i in range(s, min(s + batch, len(data)))]
+        images = fit_size(torch.stack([it["image"] for it in items]), b.input.size)
+        crops = (images.permute(0, 2, 3, 1).numpy() * 255).round().astype(np.uint8)
+        pred.append(b.run(crops))
         true.append(torch.stack([it["params"] for it in items]).numpy())
     return np.concatenate(true), np.concatenate(pred)
 
@@ -96,8 +122,9 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         prog="python -m ml.eval_regressor", description=__doc__.split("\n\n")[0]
     )
-    ap.add_argument("--regressor", type=Path, required=True)
-    ap.add_argument("--parser", type=Path, required=True)
+    ap.add_argument("--regressor", type=Path)
+    ap.add_argument("--parser", type=Path)
+    ap.add_argument("--bundle", type=Path, help="evaluate this bundle's ONNX graph instead")
     ap.add_argument("--pairs", type=Path, required=True)
     ap.add_argument(
         "--split",
@@ -106,11 +133,15 @@ def main(argv: list[str] | None = None) -> int:
         help="all: a folder rendered only for evaluation",
     )
     args = ap.parse_args(argv)
+    data = PairsDataset(args.pairs, args.split)
+    if args.bundle is not None:
+        return _eval_bundle(args.bundle, data)
+    if args.regressor is None or args.parser is None:
+        ap.error("give --regressor and --parser, or --bundle")
     spec, device = load_spec(), pick_device()
     regressor, ckpt = load_checkpoint(args.regressor, spec, device)
     parser, _ = load_checkpoint(args.parser, spec, device)
     size = ckpt["model_config"]["image_size"]
-    data = PairsDataset(args.pairs, args.split)
     true, pred = predict(parser.to(device).eval(), regressor.to(device).eval(), data, size, device)
     result = evaluate(true, pred)
     md = markdown(result)
@@ -118,6 +149,20 @@ def main(argv: list[str] | None = None) -> int:
     out = args.regressor.parent
     (out / "eval.json").write_text(json.dumps({"step": ckpt["step"], **result}, indent=2))
     (out / "eval.md").write_text(f"Regressor at step {ckpt['step']}\n\n" + md)
+    return 0
+
+
+def _eval_bundle(bundle: Path, data: PairsDataset) -> int:
+    from au_retarget_addon.core.bundle import CARD_FILE, BundleError
+
+    try:
+        result = evaluate(*predict_bundle(bundle, data))
+    except BundleError as exc:
+        raise EvalError(str(exc)) from exc
+    print(markdown(result))
+    card = json.loads((bundle / CARD_FILE).read_text())
+    card["evaluation"] = result
+    (bundle / CARD_FILE).write_text(json.dumps(card, indent=2))
     return 0
 
 

@@ -55,7 +55,8 @@ class RealStage:
 class RecipeConfig:
     work: str = "data/recipe"  # pairs, real-face cache, stage markers
     runs: str = "runs/recipe"  # checkpoints of parser, generator, regressor
-    bundle: str = "runs/recipe/bundle"
+    bundle: str = "runs/recipe/bundle"  # fp32; the int8 copy goes to <bundle>_int8
+    quantize: bool = True  # int8 copy of the bundle, evaluated on the held-out pairs
     blender: str = ""  # a Blender binary for the renders; empty: this Python's bpy module
     pairs: PairsStage = field(default_factory=PairsStage)
     real: RealStage = field(default_factory=RealStage)
@@ -65,7 +66,18 @@ class RecipeConfig:
     regressor: dict[str, Any] = field(default_factory=dict)
 
 
-STAGES = ("pairs", "eval_pairs", "real", "parser", "generator", "regressor", "evaluate", "export")
+STAGES = (
+    "pairs",
+    "eval_pairs",
+    "real",
+    "parser",
+    "generator",
+    "regressor",
+    "evaluate",
+    "export",
+    "quantize",
+    "evaluate_int8",
+)
 
 
 def _sets(overrides: dict[str, Any]) -> list[str]:
@@ -100,6 +112,13 @@ def commands(cfg: RecipeConfig) -> dict[str, list[str]]:
     }
     checkpoints = ["--regressor", str(runs / "regressor" / "last.pt")]
     checkpoints += ["--parser", str(runs / "parser" / "last.pt")]
+    int8 = f"{cfg.bundle}_int8"
+    quantize = {
+        "quantize": [py, "-m", "ml.quantize", "--bundle", cfg.bundle, "--pairs", str(pairs)]
+        + ["--out", int8],
+        "evaluate_int8": [py, "-m", "ml.eval_regressor", "--bundle", int8]
+        + ["--pairs", str(eval_pairs)],
+    }
     return {
         "pairs": render_cmd(pairs, p.count, p.seed),
         "eval_pairs": render_cmd(eval_pairs, p.eval_count, p.eval_seed),
@@ -110,6 +129,7 @@ def commands(cfg: RecipeConfig) -> dict[str, list[str]]:
         "regressor": train("regressor", regressor_sets),
         "evaluate": [py, "-m", "ml.eval_regressor", *checkpoints, "--pairs", str(eval_pairs)],
         "export": [py, "-m", "ml.export", *checkpoints, "--out", cfg.bundle],
+        **(quantize if cfg.quantize else {}),
     }
 
 

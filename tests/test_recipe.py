@@ -31,6 +31,9 @@ def test_recipe_runs_every_stage_skips_done_ones_and_resumes_after_a_failure(tmp
     card = json.loads((Path(cfg.bundle) / "model_card.json").read_text())
     assert (Path(cfg.bundle) / "model.onnx").is_file()
     assert card["evaluation"]["step"] == 2 and card["input"]["size"] == 64
+    int8 = json.loads((Path(cfg.bundle + "_int8") / "model_card.json").read_text())
+    assert int8["quantization"]["int8_bytes"] < int8["quantization"]["fp32_bytes"]
+    assert int8["evaluation"]["pairs"] == 6  # measured on the int8 graph itself
     done = {p.stem: p.stat().st_mtime_ns for p in marks.glob("*.done")}
     assert set(done) == set(commands(cfg))
 
