@@ -54,3 +54,28 @@ def test_bad_files_are_named(tmp_path, name, message):
 def test_bad_range_is_named():
     with VideoReader(MEDIA / "single_face.mp4") as v, pytest.raises(VideoError, match="range"):
         list(v.frames(start=5, stop=3))
+
+
+@pytest.mark.parametrize(
+    "display, undo",
+    [(90, "ROTATE_90_CLOCKWISE"), (-90, "ROTATE_90_COUNTERCLOCKWISE"), (180, "ROTATE_180")],
+)
+def test_rotation_metadata_is_applied(tmp_path, display, undo):
+    """A phone-style video: the same stream with a display rotation in its container. The
+    reader returns upright frames, which turned back equal the original frames exactly."""
+    import subprocess
+
+    import cv2
+    import imageio_ffmpeg
+
+    src, rotated = MEDIA / "single_face.mp4", tmp_path / f"rot{display}.mp4"
+    cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error"]
+    cmd += ["-display_rotation", str(display), "-i", str(src), "-frames:v", "6", "-c", "copy"]
+    subprocess.run([*cmd, str(rotated)], check=True)
+    with VideoReader(src) as plain, VideoReader(rotated) as turned:
+        assert turned.info.rotation == (-display) % 360
+        if display % 180:
+            assert (turned.info.width, turned.info.height) == (plain.info.height, plain.info.width)
+        (_, _, a), (_, _, b) = next(plain.frames()), next(turned.frames())
+    assert b.shape[:2] == (turned.info.height, turned.info.width)
+    assert np.array_equal(cv2.rotate(b, getattr(cv2, undo)), a)  # the key frame, exactly
