@@ -45,7 +45,7 @@ from rigs.builder import (
     evaluated_vertices,
     set_params,
 )
-from rigs.geometry import build_face_mesh, render_triangles
+from rigs.geometry import build_face_mesh, detector_points, render_triangles
 from rigs.render_setup import (
     CAMERA_LENS_MM,
     project_depth,
@@ -185,7 +185,8 @@ class PairRenderer:
         self.scene.render.film_transparent = True
         rgba = render_array(self.scene, alpha=True).astype(np.float32)
         xy, depth = project_depth(self.scene, evaluated_vertices(self.rig))
-        m = self.last_matrix = alignment_matrix(self.mesh.lm5_of(xy), self.size)
+        # crop as the tracker crops real faces: at the detector's idea of the 5 points
+        m = self.last_matrix = alignment_matrix(detector_points(self.mesh.lm5_of(xy)), self.size)
         xy = transform_points(m, xy)  # crop pixels: the mask is rasterised there, exactly
         mask = rasterize_labels(xy, depth, self.tris, self.tri_labels, self.size, self.cullable)
         frame = np.ones(rgba.shape[:2], np.uint8)  # only what the camera saw, like the image

@@ -22,7 +22,8 @@ Effect = tuple[str, str, str, float]
 
 # Version of the rig's geometry (rigs/surface.py and friends). Part of the spec hash, so
 # data and models made from an older face are refused. 2: eyes closer, mouth lower.
-RIG_VERSION = 2
+# 3: renders are aligned at the detector's 5 points (rigs.geometry.DETECTOR_OFFSETS).
+RIG_VERSION = 3
 
 # (name, parent, deforms): parents come before children.
 BONES: list[tuple[str, str | None, bool]] = [

@@ -66,6 +66,28 @@ class FaceMesh:
         return (points[idx[:, 0]] + points[idx[:, 1]]) / 2.0
 
 
+# Where MTCNN (the tracker's detector) puts its 5 points on renders of this rig, relative to
+# `FaceMesh.lm5_of`: mean offsets in units of the inter-ocular distance, in the face's frame
+# (x along the eye line toward the image-right eye, y across it, image-down). Measured by
+# `python ml/calibrate_landmarks.py` (400 renders, sparse and uniform random AUs), then made
+# mirror-symmetric: the detector is, but the renders' key light comes from one side.
+# Measured: eyes (0.042, -0.070) and (0.018, -0.084), nose (0.042, -0.017), mouth corners
+# (-0.014, 0.085) and (0.027, 0.063): MTCNN reads the eyes higher and the corners lower.
+DETECTOR_OFFSETS = np.array(
+    [[0.012, -0.077], [-0.012, -0.077], [0.0, -0.017], [-0.0205, 0.074], [0.0205, 0.074]]
+)
+
+
+def detector_points(lm5: np.ndarray) -> np.ndarray:
+    """The rig's 5 image-space alignment points (5, 2) moved to where the tracker's detector
+    puts them, so renders are cropped the way the tracker crops real faces."""
+    ax = lm5[1] - lm5[0]
+    iod = float(np.linalg.norm(ax))
+    ax = ax / iod
+    ay = np.array([-ax[1], ax[0]])
+    return lm5 + iod * (DETECTOR_OFFSETS[:, :1] * ax + DETECTOR_OFFSETS[:, 1:] * ay)
+
+
 def _parts() -> list[parts.Part]:
     out = [
         parts.skin(),
