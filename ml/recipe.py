@@ -63,6 +63,9 @@ class RecipeConfig:
     # `--set` overrides passed to each training stage on top of its own config file
     parser: dict[str, Any] = field(default_factory=dict)
     generator: dict[str, Any] = field(default_factory=dict)
+    # the regressor's supervised warm-up on rendered pairs (the five losses off), then the
+    # regressor stage goes on from its checkpoint in the same run folder: give it more steps
+    warmup: dict[str, Any] = field(default_factory=dict)
     regressor: dict[str, Any] = field(default_factory=dict)
 
 
@@ -72,12 +75,20 @@ STAGES = (
     "real",
     "parser",
     "generator",
+    "warmup",
     "regressor",
     "evaluate",
     "export",
     "quantize",
     "evaluate_int8",
 )
+
+
+# the warm-up: direct supervision on rendered pairs only (issue 7's warm-up flag)
+WARMUP = {
+    **{f"loss.{k}": 0.0 for k in ("content", "identity", "parameter", "loopback", "adversarial")},
+    "loss.supervised": 1.0,
+}
 
 
 def _sets(overrides: dict[str, Any]) -> list[str]:
@@ -126,6 +137,7 @@ def commands(cfg: RecipeConfig) -> dict[str, list[str]]:
         + ["--size", str(p.size), "--step", str(cfg.real.step)],
         "parser": train("parser", cfg.parser),
         "generator": train("generator", cfg.generator),
+        "warmup": train("regressor", {**regressor_sets, **WARMUP, **cfg.warmup}),
         "regressor": train("regressor", regressor_sets),
         "evaluate": [py, "-m", "ml.eval_regressor", *checkpoints, "--pairs", str(eval_pairs)],
         "export": [py, "-m", "ml.export", *checkpoints, "--out", cfg.bundle],

@@ -20,6 +20,7 @@ import torch
 from rigs.spec import RigSpec, load_spec
 
 from .checkpoint import load_checkpoint
+from .config import ConfigError
 from .device import Runtime
 from .errors import MLError
 from .losses.adversarial import MouthDiscriminator, adversarial_loss, discriminator_loss
@@ -88,7 +89,10 @@ class RegressorTrainer(Trainer):
         data = RealFaces(cfg.data.real, "train", cfg.data.holdout_every)
         super().__init__(cfg, rt, spec, Regressor(spec, cfg.model), data, cfg.data.workers)
         dev = rt.device
-        self.G = _frozen(cfg.frozen.generator, spec, dev, "generator")
+        w = cfg.loss
+        uses_g = any(x > 0 for x in (w.content, w.identity, w.loopback, w.adversarial))
+        # without a loss that renders, G is not needed (e.g. the supervised warm-up)
+        self.G = _frozen(cfg.frozen.generator, spec, dev, "generator") if uses_g else None
         self.F = _frozen(cfg.frozen.parser, spec, dev, "parser")
         self.E = None
         if cfg.loss.identity > 0:
@@ -99,6 +103,10 @@ class RegressorTrainer(Trainer):
         self.D = MouthDiscriminator().to(dev)
         self.d_opt = torch.optim.Adam(self.D.parameters(), lr=cfg.optim.lr, betas=(0.5, 0.999))
         self.pairs = iter(self._pair_batches()) if cfg.loss.supervised > 0 else None
+        five = ("content", "identity", "parameter", "loopback", "adversarial")
+        self.unsupervised = any(getattr(cfg.loss, k) > 0 for k in five)
+        if not self.unsupervised and self.pairs is None:
+            raise ConfigError("every loss weight is 0: nothing to train the regressor with")
 
     def _pair_batches(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         pairs = PairsDataset(self.cfg.data.pairs, "train", 20)
@@ -112,40 +120,12 @@ class RegressorTrainer(Trainer):
             )
 
     def _render_parse(self, params: torch.Tensor, size: int) -> dict:
+        assert self.G is not None
         return self.F(fit_size(self.G(params), size))
 
     def loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
-        w, spec = self.cfg.loss, self.spec
-        real = batch["image"].to(self.rt.device)
-        size = real.shape[-1]
-        parsed = self.F(real)
-        out = self.net(parsed)
-        p = out["params"]
-        fake_parsed = self._render_parse(p, size)
-        parts = {"content": content_loss(fake_parsed["T"], parsed["T"])}
-        emotionless = with_base(p, spec, "au")
-        emo_img = fit_size(self.G(emotionless), size)
-        if self.E is not None:
-            parts["identity"] = identity_loss(self.E(emo_img), self.E(real))
-        parts["parameter"] = self.pr(p)
-        x_au, x_id = emotionless.detach(), with_base(p, spec, "identity").detach()
-        cyc_au, cyc_id = (
-            self.net(self._render_parse(x_au, size)),
-            self.net(self._render_parse(x_id, size)),
-        )
-        parts["loopback"] = loopback_loss(
-            (cyc_au["params"], cyc_au["brow_logits"]),
-            x_au,
-            (cyc_id["params"], cyc_id["brow_logits"]),
-            x_id,
-            spec,
-            w.lambda_le,
-        )
-        mouth_emo = self.F(emo_img)["T"]["mouth"]
-        with torch.no_grad():
-            mouth_base = self._render_parse(with_base(emotionless, spec, "identity"), size)
-        self._step_discriminator(mouth_base["T"]["mouth"], mouth_emo)
-        parts["adversarial"] = adversarial_loss(self.D, mouth_emo)
+        w = self.cfg.loss
+        parts = self._unsupervised(batch) if self.unsupervised else {}
         if self.pairs is not None:
             images, params = next(self.pairs)
             pred = self.net(self.F(images.to(self.rt.device)))["params"]
@@ -154,6 +134,47 @@ class RegressorTrainer(Trainer):
         total = sum(getattr(w, k) * v for k, v in parts.items())
         assert isinstance(total, torch.Tensor)
         return total, {**{k: v.item() for k, v in parts.items()}, "loss": total.item()}
+
+    def _unsupervised(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The paper's five losses on a batch of real faces; a loss whose weight is 0 is
+        not computed (the ablation switches)."""
+        w, spec = self.cfg.loss, self.spec
+        real = batch["image"].to(self.rt.device)
+        size = real.shape[-1]
+        parsed = self.F(real)
+        p = self.net(parsed)["params"]
+        parts: dict[str, torch.Tensor] = {}
+        if w.content > 0:
+            parts["content"] = content_loss(self._render_parse(p, size)["T"], parsed["T"])
+        emotionless = with_base(p, spec, "au")
+        if w.identity > 0 or w.adversarial > 0:
+            assert self.G is not None
+            emo_img = fit_size(self.G(emotionless), size)
+        if w.identity > 0 and self.E is not None:
+            parts["identity"] = identity_loss(self.E(emo_img), self.E(real))
+        if w.parameter > 0:
+            parts["parameter"] = self.pr(p)
+        if w.loopback > 0:
+            x_au, x_id = emotionless.detach(), with_base(p, spec, "identity").detach()
+            cyc_au, cyc_id = (
+                self.net(self._render_parse(x_au, size)),
+                self.net(self._render_parse(x_id, size)),
+            )
+            parts["loopback"] = loopback_loss(
+                (cyc_au["params"], cyc_au["brow_logits"]),
+                x_au,
+                (cyc_id["params"], cyc_id["brow_logits"]),
+                x_id,
+                spec,
+                w.lambda_le,
+            )
+        if w.adversarial > 0:
+            mouth_emo = self.F(emo_img)["T"]["mouth"]
+            with torch.no_grad():
+                mouth_base = self._render_parse(with_base(emotionless, spec, "identity"), size)
+            self._step_discriminator(mouth_base["T"]["mouth"], mouth_emo)
+            parts["adversarial"] = adversarial_loss(self.D, mouth_emo)
+        return parts
 
     def _step_discriminator(self, mouth_base: torch.Tensor, mouth_emo: torch.Tensor) -> None:
         self.d_opt.zero_grad(set_to_none=True)

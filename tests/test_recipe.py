@@ -20,7 +20,8 @@ def _config(tmp: Path) -> RecipeConfig:
     cfg.real.inputs, cfg.real.step = ["tests/media/single_face.mp4"], 12
     cfg.parser = dict(TINY)
     cfg.generator = {**TINY, "model.image_size": 64}
-    cfg.regressor = {**TINY, "model.image_size": 64, "loss.supervised": 1.0}
+    cfg.warmup = {**TINY, "model.image_size": 64}
+    cfg.regressor = {**TINY, "optim.steps": 4, "model.image_size": 64, "loss.supervised": 1.0}
     return cfg
 
 
@@ -30,7 +31,7 @@ def test_recipe_runs_every_stage_skips_done_ones_and_resumes_after_a_failure(tmp
     run(cfg)
     card = json.loads((Path(cfg.bundle) / "model_card.json").read_text())
     assert (Path(cfg.bundle) / "model.onnx").is_file()
-    assert card["evaluation"]["step"] == 2 and card["input"]["size"] == 64
+    assert card["evaluation"]["step"] == 4 and card["input"]["size"] == 64
     int8 = json.loads((Path(cfg.bundle + "_int8") / "model_card.json").read_text())
     assert int8["quantization"]["int8_bytes"] < int8["quantization"]["fp32_bytes"]
     assert int8["evaluation"]["pairs"] == 6  # measured on the int8 graph itself

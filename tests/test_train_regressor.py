@@ -142,3 +142,35 @@ def test_evaluation_table_in_the_paper_layout(frozen, tiny_pairs, tmp_path):
     card = json.loads((bundle / "model_card.json").read_text())
     assert card["evaluation"]["pairs"] == 24 and "[model]" in card["training_config"]
     assert card["onnx_max_abs_diff"] < 1e-3 and len(card["input"]["alignment_template"]) == 5
+
+
+def test_loss_switches_skip_terms_and_the_warm_up_needs_no_generator(frozen, tiny_pairs, tmp_path):
+    common = [
+        f"data.real={frozen['real']}",
+        f"data.pairs={tiny_pairs}",
+        f"frozen.parser={frozen['f']}",
+        f"frozen.generator={tmp_path / 'no_generator.pt'}",  # must not be opened
+        "model.image_size=64",
+        "model.conv_channels=32",
+        "model.hidden=64",
+        "optim.batch_size=4",
+        "data.workers=0",
+        "data.holdout_every=100",
+    ]
+    off = [f"loss.{k}=0" for k in ("content", "identity", "loopback", "adversarial")]
+    run = tmp_path / "warm"
+    _run("ml.train_regressor", *common, *off, "loss.parameter=0", "loss.supervised=1",
+         "optim.steps=3", f"run.dir={run}")  # fmt: skip
+    rows = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    assert set(rows[-1]) & {"content", "identity", "parameter", "loopback", "adversarial"} == set()
+    assert "supervised" in rows[-1]
+
+    run = tmp_path / "param_only"  # one unsupervised term on, the rest switched off
+    _run("ml.train_regressor", *common, *off, "optim.steps=2", f"run.dir={run}")
+    rows = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    assert "parameter" in rows[-1] and "content" not in rows[-1]
+
+    cmd = [sys.executable, "-m", "ml.train_regressor", *sum((["--set", s] for s in common), [])]
+    cmd += sum((["--set", s] for s in [*off, "loss.parameter=0", f"run.dir={tmp_path / 'x'}"]), [])
+    res = subprocess.run(cmd, capture_output=True, text=True)
+    assert res.returncode == 2 and "every loss weight is 0" in res.stderr
