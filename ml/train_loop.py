@@ -102,6 +102,7 @@ class Trainer:
             betas=(self.optim.beta1, self.optim.beta2),
         )
         self.step = 0
+        self.resumed_extra: dict = {}  # a stage's own state from the checkpoint (extra_state)
         self._resume()
         self.net = DDP(self.model) if rt.distributed else self.model
         self.amp = self.run_cfg.amp and rt.device.type == "cuda"
@@ -113,6 +114,11 @@ class Trainer:
 
     def samples(self) -> None:
         """Write a picture of the current model (rank 0 only); optional."""
+
+    def extra_state(self) -> dict:
+        """State besides the model and its optimiser that a resume needs (e.g. a
+        discriminator); saved in the checkpoint's "extra", back in `resumed_extra`."""
+        return {}
 
     # machinery ---------------------------------------------------------------------
     def autocast(self) -> torch.autocast:
@@ -131,6 +137,7 @@ class Trainer:
         self.model.load_state_dict(model.state_dict())
         self.opt.load_state_dict(ckpt["optimizer"])
         self.step = int(ckpt["step"])
+        self.resumed_extra = ckpt.get("extra") or {}
         if self.rt.main:
             log.info("resuming %s at step %d", last, self.step)
 
@@ -145,6 +152,7 @@ class Trainer:
                 dump_toml(self.cfg),
                 self.spec,
                 self.opt,
+                self.extra_state(),
             )
 
     def _log(self, row: dict) -> None:

@@ -102,11 +102,20 @@ class RegressorTrainer(Trainer):
         self.pr = ParameterLoss(spec, cfg.loss.alpha, cfg.loss.beta).to(dev)
         self.D = MouthDiscriminator().to(dev)
         self.d_opt = torch.optim.Adam(self.D.parameters(), lr=cfg.optim.lr, betas=(0.5, 0.999))
+        if "discriminator" in self.resumed_extra:  # a resumed run goes on with its D
+            self.D.load_state_dict(self.resumed_extra["discriminator"])
+            self.d_opt.load_state_dict(self.resumed_extra["discriminator_optimizer"])
         self.pairs = iter(self._pair_batches()) if cfg.loss.supervised > 0 else None
         five = ("content", "identity", "parameter", "loopback", "adversarial")
         self.unsupervised = any(getattr(cfg.loss, k) > 0 for k in five)
         if not self.unsupervised and self.pairs is None:
             raise ConfigError("every loss weight is 0: nothing to train the regressor with")
+
+    def extra_state(self) -> dict:
+        return {
+            "discriminator": self.D.state_dict(),
+            "discriminator_optimizer": self.d_opt.state_dict(),
+        }
 
     def _pair_batches(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         pairs = PairsDataset(self.cfg.data.pairs, "train", 20)

@@ -174,3 +174,30 @@ def test_loss_switches_skip_terms_and_the_warm_up_needs_no_generator(frozen, tin
     cmd += sum((["--set", s] for s in [*off, "loss.parameter=0", f"run.dir={tmp_path / 'x'}"]), [])
     res = subprocess.run(cmd, capture_output=True, text=True)
     assert res.returncode == 2 and "every loss weight is 0" in res.stderr
+
+
+def test_resume_restores_the_discriminator_exactly(frozen, tmp_path):
+    common = [
+        f"data.real={frozen['real']}",
+        f"frozen.generator={frozen['g']}",
+        f"frozen.parser={frozen['f']}",
+        "loss.identity=0",
+        "model.image_size=64",
+        "model.conv_channels=32",
+        "model.hidden=64",
+        "optim.batch_size=4",
+        "data.workers=0",
+        "data.holdout_every=100",
+        "run.ckpt_every=1",
+    ]
+    _run("ml.train_regressor", *common, "optim.steps=4", f"run.dir={tmp_path / 'straight'}")
+    _run("ml.train_regressor", *common, "optim.steps=2", f"run.dir={tmp_path / 'resumed'}")
+    _run("ml.train_regressor", *common, "optim.steps=4", f"run.dir={tmp_path / 'resumed'}")
+    a = torch.load(tmp_path / "straight" / "last.pt", weights_only=False)
+    b = torch.load(tmp_path / "resumed" / "last.pt", weights_only=False)
+    assert a["step"] == b["step"] == 4
+    for part in ("discriminator",):
+        for k, v in a["extra"][part].items():
+            assert torch.allclose(v, b["extra"][part][k], atol=1e-6), (part, k)
+    for k, v in a["model"].items():
+        assert torch.allclose(v.float(), b["model"][k].float(), atol=1e-5), k
