@@ -26,12 +26,14 @@ def au_table(true: np.ndarray, pred: np.ndarray, names: list[str]) -> dict[str, 
     """Per AU (columns, FACS 0..5 scale): ICC(3,1) and MAE, plus their averages."""
     out = {}
     for j, name in enumerate(names):
+        ok = np.isfinite(true[:, j]) & np.isfinite(pred[:, j])  # NaN: frame not coded
+        t, p = true[ok, j], pred[ok, j]
         out[name] = {
-            "icc": icc_3_1(np.stack([true[:, j], pred[:, j]], axis=1)),
-            "mae": float(np.abs(true[:, j] - pred[:, j]).mean()),
+            "icc": icc_3_1(np.stack([t, p], axis=1)) if ok.sum() > 1 else float("nan"),
+            "mae": float(np.abs(t - p).mean()) if ok.any() else float("nan"),
         }
     out["average"] = {
         "icc": float(np.nanmean([v["icc"] for v in out.values()])),
-        "mae": float(np.mean([v["mae"] for k, v in out.items() if k != "average"])),
+        "mae": float(np.nanmean([v["mae"] for k, v in out.items() if k != "average"])),
     }
     return out
