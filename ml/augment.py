@@ -38,7 +38,8 @@ def augment(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """images (B, 3, H, W) in [0, 1] (CPU), masks (B, H, W) label ids; returns new tensors.
 
-    flip_map[label] is the label after a horizontal flip (left <-> right swapped).
+    flip_map[label] is the label after a horizontal flip (left <-> right swapped); ids
+    beyond it (255: unknown, in pseudo-labels) stay as they are.
     """
     b = images.shape[0]
     x = images * _u(g, b, 1 - cfg.brightness, 1 + cfg.brightness).view(b, 1, 1, 1)
@@ -58,7 +59,9 @@ def augment(
     masks = masks.clone()
     if flip.any():
         x[flip] = x[flip].flip(-1)
-        masks[flip] = flip_map[masks[flip].flip(-1)]
+        lut = torch.arange(256)
+        lut[: len(flip_map)] = flip_map
+        masks[flip] = lut[masks[flip].flip(-1)]
     return x, masks
 
 

@@ -1,6 +1,8 @@
-"""Evaluate a face parser: IoU per class and mIoU on held-out rendered pairs.
+"""Evaluate a face parser: IoU per class and mIoU on held-out rendered pairs, and on
+held-out pseudo-labelled real frames (`--real-labels`, from ml.pseudo_labels).
 
-    python -m ml.eval_parser --checkpoint runs/parser/last.pt --pairs data/pairs
+    python -m ml.eval_parser --checkpoint runs/parser/last.pt --pairs data/pairs \
+        --real-labels data/real_labels.npz
 
 Prints the table and writes `eval.json` and `eval.md` beside the checkpoint.
 """
@@ -21,20 +23,27 @@ from .checkpoint import load_checkpoint
 from .device import pick_device
 from .errors import exit_on_error
 from .pairs_dataset import PairsDataset
+from .pseudo_labels import LabelledFaces
 
 
 @torch.no_grad()
 def confusion(
-    model: torch.nn.Module, data: PairsDataset, n: int, device: torch.device, batch: int = 32
+    model: torch.nn.Module,
+    data: PairsDataset | LabelledFaces,
+    n: int,
+    device: torch.device,
+    batch: int = 32,
 ) -> np.ndarray:
-    """(n, n) pixel counts: rows are true labels, columns predicted."""
+    """(n, n) pixel counts: rows are true labels, columns predicted; pixels labelled 255
+    (unknown, in pseudo-labels) are left out."""
     conf = torch.zeros(n * n, dtype=torch.int64)
     for start in range(0, len(data), batch):
         items = [data[i] for i in range(start, min(start + batch, len(data)))]
         images = torch.stack([it["image"] for it in items]).to(device)
         pred = model(images)["logits"].argmax(dim=1).cpu()
         true = torch.stack([it["mask"] for it in items])
-        conf += torch.bincount((true * n + pred).flatten(), minlength=n * n)
+        valid = true < n
+        conf += torch.bincount((true[valid] * n + pred[valid]), minlength=n * n)
     return conf.view(n, n).numpy()
 
 
@@ -54,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--checkpoint", type=Path, required=True)
     ap.add_argument("--pairs", type=Path, required=True)
     ap.add_argument("--holdout-every", type=int, default=20)
+    ap.add_argument("--real-labels", type=Path, help="pseudo-labelled real frames (.npz)")
     args = ap.parse_args(argv)
     spec = load_spec()
     device = pick_device()
@@ -61,14 +71,18 @@ def main(argv: list[str] | None = None) -> int:
     model.to(device).eval()
     data = PairsDataset(args.pairs, "heldout", args.holdout_every)
     table = iou_table(confusion(model, data, len(spec.labels), device), list(spec.labels))
-    md = "| class | IoU (held-out renders) |\n| --- | --- |\n" + "".join(
-        f"| {k} | {v:.3f} |\n" for k, v in table.items()
-    )
+    result = {"step": ckpt["step"], "pairs": len(data), "iou_renders": table}
+    real: dict[str, float] = {}
+    if args.real_labels is not None:
+        held = LabelledFaces(args.real_labels, "heldout")
+        real = iou_table(confusion(model, held, len(spec.labels), device), list(spec.labels))
+        result.update({"real_frames": len(held), "iou_real": real})
+    rows = [f"| {k} | {v:.3f} | {real.get(k, float('nan')):.3f} |\n" for k, v in table.items()]
+    md = "| class | IoU (held-out renders) | IoU (held-out real frames) |\n| --- | --- | --- |\n"
+    md += "".join(rows)
     print(md)
     out = args.checkpoint.parent
-    (out / "eval.json").write_text(
-        json.dumps({"step": ckpt["step"], "pairs": len(data), "iou_renders": table}, indent=2)
-    )
+    (out / "eval.json").write_text(json.dumps(result, indent=2))
     (out / "eval.md").write_text(
         f"Parser at step {ckpt['step']}, {len(data)} held-out renders\n\n" + md
     )

@@ -73,7 +73,9 @@ STAGES = (
     "pairs",
     "eval_pairs",
     "real",
+    "pseudo_labels",
     "parser",
+    "evaluate_parser",
     "generator",
     "warmup",
     "regressor",
@@ -101,6 +103,7 @@ def commands(cfg: RecipeConfig) -> dict[str, list[str]]:
     render = [cfg.blender, "-b", "-P"] if cfg.blender else [py]
     p = cfg.pairs
     pairs, eval_pairs, real = work / "pairs", work / "pairs_eval", work / "real_faces.npz"
+    labels = work / "real_labels.npz"  # MediaPipe pseudo-labels of the real frames
 
     def render_cmd(out: Path, count: int, seed: int) -> list[str]:
         return [
@@ -135,7 +138,12 @@ def commands(cfg: RecipeConfig) -> dict[str, list[str]]:
         "eval_pairs": render_cmd(eval_pairs, p.eval_count, p.eval_seed),
         "real": [py, "-m", "ml.real_faces", "--inputs", *cfg.real.inputs, "--out", str(real)]
         + ["--size", str(p.size), "--step", str(cfg.real.step)],
-        "parser": train("parser", cfg.parser),
+        "pseudo_labels": [py, "-m", "ml.pseudo_labels", "--inputs", *cfg.real.inputs]
+        + ["--out", str(labels), "--size", str(p.size), "--step", str(cfg.real.step)],
+        "parser": train("parser", {"data.real_labels": str(labels), **cfg.parser}),
+        "evaluate_parser": [py, "-m", "ml.eval_parser", "--checkpoint"]
+        + [str(runs / "parser" / "last.pt"), "--pairs", str(eval_pairs), "--holdout-every", "1"]
+        + ["--real-labels", str(labels)],
         "generator": train("generator", cfg.generator),
         "warmup": train("regressor", {**regressor_sets, **WARMUP, **cfg.warmup}),
         "regressor": train("regressor", regressor_sets),

@@ -23,6 +23,7 @@ from .device import Runtime
 from .pairs_dataset import PairsDataset
 from .parser.bisenet import ParserConfig
 from .parser.model import FaceParser
+from .pseudo_labels import UNKNOWN, LabelledFaces
 from .train_loop import OptimConfig, RunConfig, Trainer, run_stage
 
 
@@ -31,6 +32,10 @@ class ParserDataConfig:
     pairs: str = "data/pairs"
     holdout_every: int = 20
     workers: int = 2
+    # pseudo-labelled real frames (ml.pseudo_labels .npz; its held-out stretch is never
+    # drawn), mixed into every batch; "" for renders only
+    real_labels: str = ""
+    real_per_batch: int = 4
 
 
 @dataclass
@@ -69,17 +74,23 @@ class ParserTrainer(Trainer):
         data = PairsDataset(cfg.data.pairs, "train", cfg.data.holdout_every)
         super().__init__(cfg, rt, spec, FaceParser(spec, cfg.model), data, cfg.data.workers)
         self.flip = flip_map(spec.labels)
+        self.real = LabelledFaces(cfg.data.real_labels, "train") if cfg.data.real_labels else None
 
     def loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
         g = torch.Generator().manual_seed(self.cfg.run.seed * 7919 + self.step)
-        images, masks = augment(batch["image"], batch["mask"], self.cfg.augment, g, self.flip)
+        images, masks = batch["image"], batch["mask"]
+        if self.real is not None and len(self.real):
+            pick = torch.randint(len(self.real), (self.cfg.data.real_per_batch,), generator=g)
+            items = [self.real[int(i)] for i in pick]
+            images = torch.cat([images, torch.stack([it["image"] for it in items])])
+            masks = torch.cat([masks, torch.stack([it["mask"] for it in items])])
+        images, masks = augment(images, masks, self.cfg.augment, g, self.flip)
         images, masks = images.to(self.rt.device), masks.to(self.rt.device)
         with self.autocast():
             out = self.net(images)
-        main = F.cross_entropy(out["logits"].float(), masks)
-        aux = F.cross_entropy(out["aux16"].float(), masks) + F.cross_entropy(
-            out["aux32"].float(), masks
-        )
+        ce = lambda logits: F.cross_entropy(logits.float(), masks, ignore_index=UNKNOWN)  # noqa: E731
+        main = ce(out["logits"])
+        aux = ce(out["aux16"]) + ce(out["aux32"])
         total = self.cfg.loss.main * main + self.cfg.loss.aux * aux
         return total, {"ce": main.item(), "aux": aux.item(), "loss": total.item()}
 
