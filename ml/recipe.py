@@ -16,10 +16,12 @@ recipe loses at most the stage's work since its last checkpoint; renders resume 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import shlex
 import subprocess
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -57,6 +59,9 @@ class RecipeConfig:
     runs: str = "runs/recipe"  # checkpoints of parser, generator, regressor
     bundle: str = "runs/recipe/bundle"  # fp32; the int8 copy goes to <bundle>_int8
     quantize: bool = True  # int8 copy of the bundle, evaluated on the held-out pairs
+    # ship the (int8, if quantize) bundle with a completed model card here; "" = don't
+    ship: str = ""
+    limits: list[str] = field(default_factory=list)  # known limits, written to the card
     blender: str = ""  # a Blender binary for the renders; empty: this Python's bpy module
     pairs: PairsStage = field(default_factory=PairsStage)
     real: RealStage = field(default_factory=RealStage)
@@ -83,6 +88,7 @@ STAGES = (
     "export",
     "quantize",
     "evaluate_int8",
+    "ship",
 )
 
 
@@ -150,7 +156,29 @@ def commands(cfg: RecipeConfig) -> dict[str, list[str]]:
         "evaluate": [py, "-m", "ml.eval_regressor", *checkpoints, "--pairs", str(eval_pairs)],
         "export": [py, "-m", "ml.export", *checkpoints, "--out", cfg.bundle],
         **(quantize if cfg.quantize else {}),
+        **(
+            {
+                "ship": [
+                    py,
+                    "-m",
+                    "ml.model_card",
+                    "--bundle",
+                    int8 if cfg.quantize else cfg.bundle,
+                ]
+                + ["--work", str(work), "--runs", str(runs), "--out", cfg.ship]
+                + [a for limit in cfg.limits for a in ("--limit", limit)]
+            }
+            if cfg.ship
+            else {}
+        ),
     }
+
+
+def _add_seconds(path: Path, stage: str, seconds: float) -> None:
+    """Wall time per stage, summed over runs (a resumed stage adds its new time)."""
+    times = json.loads(path.read_text()) if path.is_file() else {}
+    times[stage] = round(times.get(stage, 0.0) + seconds, 1)
+    path.write_text(json.dumps(times, indent=2) + "\n")
 
 
 def run(cfg: RecipeConfig, only: list[str] | None = None, force: bool = False) -> None:
@@ -170,7 +198,10 @@ def run(cfg: RecipeConfig, only: list[str] | None = None, force: bool = False) -
         upstream_ran = True
         mark.unlink(missing_ok=True)
         log.info("stage %s: %s", name, line)
-        if subprocess.run(cmd).returncode != 0:
+        t0 = time.perf_counter()
+        ok = subprocess.run(cmd).returncode == 0
+        _add_seconds(marks / "seconds.json", name, time.perf_counter() - t0)
+        if not ok:
             raise RecipeError(f"stage {name} failed; rerun the recipe to resume. Command: {line}")
         mark.write_text(line + "\n")
 

@@ -16,6 +16,7 @@ TINY = {"optim.steps": 2, "optim.batch_size": 4, "run.ckpt_every": 1, "data.work
 
 def _config(tmp: Path) -> RecipeConfig:
     cfg = RecipeConfig(work=str(tmp / "work"), runs=str(tmp / "runs"), bundle=str(tmp / "bundle"))
+    cfg.ship, cfg.limits = str(tmp / "shipped"), ["tiny test model"]
     cfg.pairs.count, cfg.pairs.eval_count, cfg.pairs.size = 16, 6, 64
     cfg.real.inputs, cfg.real.step = ["tests/media/single_face.mp4"], 12
     cfg.parser = dict(TINY)
@@ -35,6 +36,12 @@ def test_recipe_runs_every_stage_skips_done_ones_and_resumes_after_a_failure(tmp
     int8 = json.loads((Path(cfg.bundle + "_int8") / "model_card.json").read_text())
     assert int8["quantization"]["int8_bytes"] < int8["quantization"]["fp32_bytes"]
     assert int8["evaluation"]["pairs"] == 6  # measured on the int8 graph itself
+    shipped = json.loads((Path(cfg.ship) / "model_card.json").read_text())
+    t = shipped["training"]
+    assert (t["pairs_count"], t["pairs_eval_count"], t["real_faces_count"]) == (16, 6, 6)
+    assert set(t["stage_seconds"]) == set(commands(cfg)) - {"ship"}
+    assert shipped["tracking_speed"]["fps"] > 0 and shipped["known_limits"] == cfg.limits
+    assert shipped["evaluation"]["pairs"] == 6 and "quantization" in shipped
     done = {p.stem: p.stat().st_mtime_ns for p in marks.glob("*.done")}
     assert set(done) == set(commands(cfg))
 

@@ -1,0 +1,117 @@
+"""Ship a bundle as the add-on's default model: copy it to the add-on with a completed model
+card (training data and time, evaluations, tracking speed, licences, known limits).
+
+    python -m ml.model_card --bundle runs/recipe/bundle_int8 --work data/recipe \
+        --runs runs/recipe --out au_retarget_addon/models/default \
+        --limit "Trained on renders of one rig and one real person" ...
+
+The tracking speed is measured here, on this machine, with the tracking benchmark
+(`python -m au_retarget_addon.core bench`) on --video.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from au_retarget_addon.core.bundle import CARD_FILE, MODEL_FILE, ModelBundle
+
+from .errors import MLError, exit_on_error
+
+
+class ModelCardError(MLError, RuntimeError):
+    """The bundle or the recipe's outputs are missing (names the file)."""
+
+
+def _json(path: Path) -> Any:
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def training_facts(work: Path, runs: Path) -> dict[str, Any]:
+    """Data sizes and stage times from a recipe's work and runs folders."""
+    from .pairs_layout import list_pairs
+
+    facts: dict[str, Any] = {}
+    for name in ("pairs", "pairs_eval"):
+        if (work / name).is_dir():
+            facts[f"{name}_count"] = len(list_pairs(work / name))
+    for name, key in (("real_faces.npz", "crops"), ("real_labels.npz", "images")):
+        if (work / name).is_file():
+            with np.load(work / name) as z:
+                facts[f"{name.split('.')[0]}_count"] = int(len(z[key]))
+    times = _json(work / "stages" / "seconds.json") or {}
+    facts["stage_seconds"] = times
+    facts["total_hours"] = round(sum(times.values()) / 3600, 2)
+    facts["machine"] = f"{platform.machine()}, {os.cpu_count()} CPU threads"
+    for stage in ("parser", "generator", "regressor"):
+        summary = _json(runs / stage / "summary.json")
+        if summary is not None:
+            facts[f"{stage}_steps"] = summary.get("step")
+    facts["parser_evaluation"] = _json(runs / "parser" / "eval.json")
+    return facts
+
+
+def tracking_speed(bundle: Path, video: Path) -> dict[str, Any]:
+    from au_retarget_addon.core import bench
+    from au_retarget_addon.core.detect import DEFAULT_MODEL_DIR, FaceDetector
+
+    b = ModelBundle(bundle, device="cpu", threads=0)
+    result = bench.run(video, b, FaceDetector(DEFAULT_MODEL_DIR), repeats=5)
+    return {"video": video.name, **{k: round(v, 3) for k, v in result.items()}}
+
+
+def ship(
+    bundle: Path, out: Path, work: Path, runs: Path, video: Path, limits: list[str]
+) -> dict[str, Any]:
+    """Copy `bundle` to `out` (atomically) with the completed card; returns the card."""
+    for need in (MODEL_FILE, CARD_FILE):
+        if not (bundle / need).is_file():
+            raise ModelCardError(f"bundle {bundle} has no {need}")
+    card = json.loads((bundle / CARD_FILE).read_text())
+    card["training"] = training_facts(work, runs)
+    card["tracking_speed"] = tracking_speed(bundle, video)
+    card["known_limits"] = limits
+    card["size_bytes"] = (bundle / MODEL_FILE).stat().st_size
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".tmp_ship_", dir=out.parent))
+    try:
+        shutil.copy2(bundle / MODEL_FILE, tmp / MODEL_FILE)
+        (tmp / CARD_FILE).write_text(json.dumps(card, indent=2) + "\n")
+        if out.exists():
+            shutil.rmtree(out)
+        tmp.replace(out)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+    return card
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(
+        prog="python -m ml.model_card", description=__doc__.split("\n\n")[0]
+    )
+    ap.add_argument("--bundle", type=Path, required=True)
+    ap.add_argument("--work", type=Path, required=True, help="the recipe's work folder")
+    ap.add_argument("--runs", type=Path, required=True, help="the recipe's runs folder")
+    ap.add_argument("--out", type=Path, default=Path("au_retarget_addon/models/default"))
+    ap.add_argument("--video", type=Path, default=Path("tests/media/single_face.mp4"))
+    ap.add_argument("--limit", action="append", default=[], help="a known limit (repeat)")
+    args = ap.parse_args(argv)
+    card = ship(args.bundle, args.out, args.work, args.runs, args.video, args.limit)
+    speed = card["tracking_speed"]
+    print(f"shipped {args.bundle} to {args.out} ({card['size_bytes'] / 1e6:.1f} MB); "
+          f"tracking {speed['fps']:.1f} frames/s on {speed['video']}")  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(exit_on_error("python -m ml.model_card", main))
