@@ -326,3 +326,32 @@ def test_demo_job_tracks_saves_blend_and_renders_side_by_side(tiny_bundle, tmp_p
     ok, frame = cap.read()
     assert ok and frame[:, 64:].std() > 5  # the rig half is a render, not a blank
     assert cv2.imread(str(out / "demo_sheet.png")).shape[1] == 2 * 128
+
+
+@pytest.mark.parametrize("case", ["bake_without_take", "retarget_without_character",
+                                  "retarget_bad_mapping"])  # fmt: skip
+def test_bake_and_retarget_errors_leave_the_scene(addon, tmp_path, case):
+    bpy = addon
+    rig = _setup_take(bpy, end=3)
+    s = bpy.context.scene.aurt
+    if case != "bake_without_take":
+        assert bpy.ops.aurt.track_video() == {"FINISHED"}
+    if case == "retarget_bad_mapping":
+        bpy.ops.mesh.primitive_plane_add()
+        s.retarget_target = bpy.context.active_object
+        s.retarget_target.shape_key_add(name="Basis")
+        bad = tmp_path / "bad.toml"
+        bad.write_text('format = "aurt-mapping-1"\nkind = "shape_keys"\n')
+        s.mapping_path = str(bad)
+    s.target = rig
+    state = _scene_state(bpy)
+    drivers = len(rig.animation_data.drivers) if rig.animation_data else 0
+    op, expect = {
+        "bake_without_take": (bpy.ops.aurt.bake_keys, "no take to bake"),
+        "retarget_without_character": (bpy.ops.aurt.retarget, "no character"),
+        "retarget_bad_mapping": (bpy.ops.aurt.retarget, "bad.toml"),
+    }[case]
+    with pytest.raises(RuntimeError, match=expect):
+        op()
+    assert _scene_state(bpy) == state
+    assert (len(rig.animation_data.drivers) if rig.animation_data else 0) == drivers
