@@ -33,6 +33,8 @@ def _options() -> anim_utils.BakeOptions:
 def bake_take(scene: bpy.types.Scene, rig: bpy.types.Object) -> bpy.types.Action:
     """Bake the rig's current take over its frame range into a new action
     (`<take>_baked`), then remove the bone drivers. The take itself is kept."""
+    if rig.get("aurt_baked"):
+        raise KeyingError(f"rig {rig.name!r} is already baked")
     ad = rig.animation_data
     take = ad.action if ad else None
     if take is None:

@@ -59,6 +59,10 @@ def prepare(context: bpy.types.Context) -> TrackInputs:
     """Check every input and load the models; raises one of ERRORS naming what is wrong."""
     s, prefs = context.scene.aurt, preferences.get(context)
     rig = target_rig(context)
+    if rig.get("aurt_baked"):
+        raise ValueError(
+            f"rig {rig.name!r} is baked (its drivers are gone): undo the bake or add a new rig"
+        )
     if not s.video:
         raise ValueError("no video file chosen")
     video = Path(bpy.path.abspath(s.video))

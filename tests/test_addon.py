@@ -121,6 +121,7 @@ def test_track_keys_every_parameter_rerun_replaces_bake_and_export(addon, tmp_pa
     for p in keyed:
         co = np.array([kp.co[:] for kp in curves[f'["{p.name}"]'].keyframe_points])
         assert list(co[:, 0]) == list(range(1, 10)), p.name  # scene start 1, video frames 0..8
+        assert {kp.interpolation for kp in curves[f'["{p.name}"]'].keyframe_points} == {"LINEAR"}
         assert (co[:, 1] >= p.min - 1e-6).all() and (co[:, 1] <= p.max + 1e-6).all(), p.name
     first = curves['["head_yaw"]'].keyframe_points[0].co[1]
 
@@ -150,6 +151,8 @@ def test_track_keys_every_parameter_rerun_replaces_bake_and_export(addon, tmp_pa
         [v.co[:] for v in mesh.evaluated_get(bpy.context.evaluated_depsgraph_get()).data.vertices]
     )
     assert np.abs(after - before).max() < 1e-4
+    with pytest.raises(RuntimeError, match="baked"):  # tracking onto a baked rig is refused
+        bpy.ops.aurt.track_video()
 
     # export: glTF holds the animation on the rig's joints
     out = tmp_path / "take.gltf"
