@@ -26,7 +26,10 @@ def _options() -> anim_utils.BakeOptions:
         "do_bbone": False,
         "do_custom_props": False,
     }
-    known = {f.name for f in dataclasses.fields(anim_utils.BakeOptions)}
+    try:  # a dataclass in Blender 5.x, a NamedTuple in older releases
+        known = {f.name for f in dataclasses.fields(anim_utils.BakeOptions)}
+    except TypeError:
+        known = set(getattr(anim_utils.BakeOptions, "_fields", ()))
     return anim_utils.BakeOptions(**{k: v for k, v in wanted.items() if k in known})
 
 
