@@ -88,7 +88,9 @@ class SubNet(nn.Module):
 
 
 class Regressor(nn.Module):
-    """Parser outputs {"f_gb", "T": {...}} -> {"params": (B, P), "brow_logits": (B, S)}."""
+    """Parser outputs {"f_gb", "T": {...}} -> {"params": (B, P), "brow_logits": (B, S),
+    "logits": (B, P)}: `logits` are the continuous outputs before the sigmoid (0 at the
+    brow style), for losses that must not saturate with it."""
 
     lo: torch.Tensor
     span: torch.Tensor
@@ -115,6 +117,7 @@ class Regressor(nn.Module):
         feats = {"f_gb": parsed["f_gb"], **parsed["T"]}
         b = parsed["f_gb"].shape[0]
         params = torch.zeros(b, self.size, device=feats["f_gb"].device)
+        logits = torch.zeros(b, self.size, device=feats["f_gb"].device)
         brow_logits = torch.zeros(0)
         for name, (inputs, _) in SUBNETS.items():
             out = self.nets[name]([feats[i] for i in inputs])
@@ -124,7 +127,8 @@ class Regressor(nn.Module):
                 params[:, idx] = out.argmax(dim=1, keepdim=True).to(params.dtype)
             else:
                 params[:, idx] = self.lo[idx] + self.span[idx] * torch.sigmoid(out)
-        return {"params": params, "brow_logits": brow_logits}
+                logits[:, idx] = out
+        return {"params": params, "brow_logits": brow_logits, "logits": logits}
 
 
 class FaceToParams(nn.Module):

@@ -28,6 +28,7 @@ from .losses.content import content_loss
 from .losses.identity import identity_loss
 from .losses.loopback import loopback_loss, with_base
 from .losses.parameter import ParameterLoss
+from .losses.supervised import supervised_loss
 from .pairs_dataset import PairsDataset
 from .real_faces import RealFaces
 from .regressor import Regressor, RegressorConfig
@@ -135,14 +136,18 @@ class RegressorTrainer(Trainer):
     def loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
         w = self.cfg.loss
         parts = self._unsupervised(batch) if self.unsupervised else {}
+        logged: dict[str, float] = {}
         if self.pairs is not None:
             images, params = next(self.pairs)
-            pred = self.net(self.F(images.to(self.rt.device)))["params"]
-            scale = self.pr.scale
-            parts["supervised"] = ((pred - params.to(pred.device)) / scale).abs().mean()
+            out = self.net(self.F(images.to(self.rt.device)))
+            assert isinstance(self.model, Regressor)
+            parts["supervised"], logged["supervised_mae"] = supervised_loss(
+                out, params.to(self.rt.device), self.model
+            )
         total = sum(getattr(w, k) * v for k, v in parts.items())
         assert isinstance(total, torch.Tensor)
-        return total, {**{k: v.item() for k, v in parts.items()}, "loss": total.item()}
+        logged.update({k: v.item() for k, v in parts.items()}, loss=total.item())
+        return total, logged
 
     def _unsupervised(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """The paper's five losses on a batch of real faces; a loss whose weight is 0 is

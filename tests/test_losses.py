@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from ml.losses.adversarial import MouthDiscriminator, adversarial_loss, discriminator_loss
@@ -65,3 +66,27 @@ def test_adversarial_players_get_their_own_gradients():
     d.zero_grad()
     adversarial_loss(d, emo).backward()
     assert emo.grad is not None and emo.grad.abs().sum() > 0
+
+
+def test_supervised_loss_keeps_a_gradient_where_the_sigmoid_saturates():
+    from ml.losses.supervised import supervised_loss
+    from ml.regressor import Regressor, RegressorConfig
+
+    spec = load_spec()
+    reg = Regressor(spec, RegressorConfig(image_size=64, conv_channels=8, hidden=16))
+    j = spec.names.index("AU12_L")
+    logits = torch.zeros(2, spec.size)
+    logits[:, j] = -20.0  # an AU pushed far towards 0
+    logits.requires_grad_(True)
+    params_out = reg.lo + reg.span * torch.sigmoid(logits)
+    out = {"logits": logits, "params": params_out, "brow_logits": torch.zeros(2, 5)}
+    target = torch.tensor(spec.defaults()).repeat(2, 1)
+    target[:, j] = 0.6
+    loss, mae = supervised_loss(out, target, reg)
+    loss.backward()
+    n = 2 * (spec.size - 1)  # continuous entries averaged by the BCE
+    assert logits.grad[0, j].item() == pytest.approx(-0.6 / n, rel=1e-3)
+    z = torch.tensor(-20.0, requires_grad=True)
+    (torch.sigmoid(z) - 0.6).abs().backward()
+    assert abs(z.grad.item()) < 1e-8  # L1 through the sigmoid: no way back from 0
+    assert mae > 0
