@@ -9,8 +9,6 @@ rig spec hash, which is all the tracking runtime relies on.
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +18,7 @@ import torch
 from au_retarget_addon.core.align import TEMPLATE
 from rigs.spec import RigSpec, load_spec
 
+from .atomic import atomic_folder
 from .errors import MLError
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -77,9 +76,7 @@ def export_bundle(
         expected = model(x).numpy()
     if expected.shape != (2, spec.size):
         raise ExportError(f"model returns {expected.shape[1:]} values, the rig has {spec.size}")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".tmp_bundle_", dir=out.parent))
-    try:
+    with atomic_folder(out, ".tmp_bundle_") as tmp:
         torch.onnx.export(
             model,
             (x,),
@@ -100,12 +97,6 @@ def export_bundle(
             raise ExportError(f"ONNX output differs from torch by {diff:.2e} (> {atol:.0e})")
         card = model_card(spec, size, {**(extra or {}), "onnx_max_abs_diff": diff})
         (tmp / "model_card.json").write_text(json.dumps(card, indent=2))
-        if out.exists():
-            shutil.rmtree(out)
-        tmp.replace(out)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
     return out
 
 

@@ -17,7 +17,6 @@ import os
 import platform
 import shutil
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,7 @@ import numpy as np
 
 from au_retarget_addon.core.bundle import CARD_FILE, MODEL_FILE, ModelBundle
 
+from .atomic import atomic_folder
 from .errors import MLError, exit_on_error
 
 
@@ -81,17 +81,9 @@ def ship(
     card["tracking_speed"] = tracking_speed(bundle, video)
     card["known_limits"] = limits
     card["size_bytes"] = (bundle / MODEL_FILE).stat().st_size
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".tmp_ship_", dir=out.parent))
-    try:
+    with atomic_folder(out, ".tmp_ship_") as tmp:
         shutil.copy2(bundle / MODEL_FILE, tmp / MODEL_FILE)
         (tmp / CARD_FILE).write_text(json.dumps(card, indent=2) + "\n")
-        if out.exists():
-            shutil.rmtree(out)
-        tmp.replace(out)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
     return card
 
 

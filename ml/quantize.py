@@ -14,15 +14,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from au_retarget_addon.core.bundle import CARD_FILE, MODEL_FILE, BundleError, ModelBundle
 
+from .atomic import atomic_folder
 from .errors import MLError, exit_on_error
 from .pairs_dataset import PairsDataset
 
@@ -76,9 +75,7 @@ def quantize_bundle(src: Path, out: Path, pairs: Path, count: int = 128) -> Path
             x = next(self.it, None)
             return None if x is None else {"image": x}
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".tmp_int8_", dir=out.parent))
-    try:
+    with atomic_folder(out, ".tmp_int8_") as tmp:
         pre = tmp / "pre.onnx"
         quant_pre_process(str(src / MODEL_FILE), str(pre))
         quantize_static(
@@ -109,12 +106,6 @@ def quantize_bundle(src: Path, out: Path, pairs: Path, count: int = 128) -> Path
             if names
         }
         (tmp / CARD_FILE).write_text(json.dumps(card, indent=2))
-        if out.exists():
-            shutil.rmtree(out)
-        tmp.replace(out)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
     return out
 
 
