@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Iterable
+from functools import lru_cache
 from pathlib import Path
 
 import cv2
@@ -28,7 +29,7 @@ from au_retarget_addon.core.detect import DEFAULT_MODEL_DIR, FaceDetector
 from rigs.spec import load_spec
 
 from .errors import MLError, exit_on_error
-from .real_faces import _frames, _sources
+from .real_faces import media_files, media_frames
 
 UNKNOWN = 255
 
@@ -92,6 +93,7 @@ def _loops(edges: Iterable[tuple[int, int]]) -> list[list[int]]:
     return chains
 
 
+@lru_cache(maxsize=1)
 def _regions() -> dict[str, list[list[int]]]:
     """Landmark polygons per region, from MediaPipe's own connection sets."""
     try:
@@ -172,8 +174,8 @@ def collect(
     labels = load_spec().labels
     crops, masks, names = [], [], []
     mesh = mp.solutions.face_mesh.FaceMesh(static_image_mode=True, refine_landmarks=True)
-    for path in _sources(inputs):
-        for idx, rgb in _frames(path, step):
+    for path in media_files(inputs):
+        for idx, rgb in media_frames(path, step):
             dets = detector.detect(rgb)
             found = mesh.process(rgb).multi_face_landmarks
             if len(dets) != 1 or not found or len(found) != 1:

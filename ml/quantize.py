@@ -46,13 +46,6 @@ def pair_crops(pairs: Path, size: int, count: int, split: str = "all") -> np.nda
     return np.stack(crops)
 
 
-def _normalise(bundle: ModelBundle, crops: np.ndarray) -> np.ndarray:
-    mean = np.array(bundle.input.mean, np.float32).reshape(1, 3, 1, 1)
-    std = np.array(bundle.input.std, np.float32).reshape(1, 3, 1, 1)
-    x = crops.transpose(0, 3, 1, 2).astype(np.float32) / 255.0
-    return (x - mean) / std
-
-
 def quantize_bundle(src: Path, out: Path, pairs: Path, count: int = 128) -> Path:
     """Write an int8 copy of bundle `src` to `out` (atomically) and return it."""
     from onnxruntime.quantization import (
@@ -65,7 +58,7 @@ def quantize_bundle(src: Path, out: Path, pairs: Path, count: int = 128) -> Path
 
     fp32 = ModelBundle(src, device="cpu")
     crops = pair_crops(pairs, fp32.input.size, count)
-    batches = [_normalise(fp32, crops[i : i + 16]) for i in range(0, len(crops), 16)]
+    batches = [fp32.normalise(crops[i : i + 16]) for i in range(0, len(crops), 16)]
 
     class Reader(CalibrationDataReader):
         def __init__(self) -> None:

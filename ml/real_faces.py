@@ -34,7 +34,7 @@ class RealFacesError(MLError, RuntimeError):
     """Real-face inputs are missing or yield no face (names the folder or file)."""
 
 
-def _sources(inputs: list[Path]) -> list[Path]:
+def media_files(inputs: list[Path]) -> list[Path]:
     files: list[Path] = []
     for root in inputs:
         if not root.exists():
@@ -44,7 +44,7 @@ def _sources(inputs: list[Path]) -> list[Path]:
     return files
 
 
-def _frames(path: Path, step: int) -> Iterator[tuple[int, np.ndarray]]:
+def media_frames(path: Path, step: int) -> Iterator[tuple[int, np.ndarray]]:
     if path.suffix.lower() in IMAGE_EXT:
         bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
         if bgr is not None:
@@ -61,8 +61,8 @@ def collect(
     """Aligned crops (N, size, size, 3) uint8, their source 'file#frame', and counts."""
     crops, names = [], []
     counts = {"frames": 0, "no_face": 0, "several_faces": 0}
-    for path in _sources(inputs):
-        for idx, rgb in _frames(path, step):
+    for path in media_files(inputs):
+        for idx, rgb in media_frames(path, step):
             counts["frames"] += 1
             dets = [d for d in detector.detect(rgb) if d.score >= 0.95]
             if len(dets) != 1:

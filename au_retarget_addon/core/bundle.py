@@ -100,19 +100,23 @@ class ModelBundle:
                 f"{model} outputs {width} values, {CARD_FILE} names {len(self.names)}"
             )
 
+    def normalise(self, crops: np.ndarray) -> np.ndarray:
+        """Crops (N, S, S, 3) uint8 RGB -> the graph's input (N, 3, S, S) float32."""
+        mean = np.array(self.input.mean, np.float32).reshape(1, 3, 1, 1)
+        std = np.array(self.input.std, np.float32).reshape(1, 3, 1, 1)
+        x = crops.astype(np.float32).transpose(0, 3, 1, 2) / 255.0
+        return (x - mean) / std
+
     def run(self, crops: np.ndarray, batch: int = 32) -> np.ndarray:
         """Parameters for each crop, in the card's order (float32)."""
         if crops.ndim != 4 or crops.shape[1:] != (self.input.size, self.input.size, 3):
             raise BundleError(
                 f"crops must be (N, {self.input.size}, {self.input.size}, 3), got {crops.shape}"
             )
-        mean = np.array(self.input.mean, np.float32).reshape(1, 3, 1, 1)
-        std = np.array(self.input.std, np.float32).reshape(1, 3, 1, 1)
         name = self.session.get_inputs()[0].name
         outs = []
         for s in range(0, len(crops), batch):
-            x = crops[s : s + batch].astype(np.float32).transpose(0, 3, 1, 2) / 255.0
-            outs.append(self.session.run(None, {name: (x - mean) / std})[0])
+            outs.append(self.session.run(None, {name: self.normalise(crops[s : s + batch])})[0])
         if not outs:
             return np.zeros((0, len(self.names)), np.float32)
         result = np.concatenate(outs).astype(np.float32)
