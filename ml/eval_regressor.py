@@ -49,11 +49,12 @@ def predict(
     batch: int = 32,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(true, predicted) parameter vectors for every pair."""
+    own = getattr(regressor, "backbone", None) is not None  # R parses images itself
     true, pred = [], []
     for s in range(0, len(data), batch):
         items = [data[i] for i in range(s, min(s + batch, len(data)))]
         images = fit_size(torch.stack([it["image"] for it in items]), size).to(device)
-        pred.append(regressor(parser(images))["params"].cpu().numpy())
+        pred.append(regressor(images if own else parser(images))["params"].cpu().numpy())
         true.append(torch.stack([it["params"] for it in items]).numpy())
     return np.concatenate(true), np.concatenate(pred)
 

@@ -9,6 +9,11 @@ squeeze-and-excitation block), and two fully connected layers.
 
 Continuous outputs land inside each parameter's range (min + span * sigmoid); the brow
 style comes out as logits, and as its most likely index in the parameter vector.
+
+With `backbone = true`, R carries its own copy of the parser, started from the frozen F's
+weights and trained with R on rendered pairs, so its features learn what the AUs need
+(a parser trained only to segment carries little AU information: README, issue 10). The
+frozen F still computes the losses; R then takes images instead of F's features.
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from rigs.spec import RigSpec
+
+from .parser.model import FaceParser
 
 # sub-network -> (inputs, spec groups it predicts)
 SUBNETS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
@@ -38,6 +45,7 @@ class RegressorConfig:
     conv_channels: int = 256
     hidden: int = 512
     se_reduction: int = 8
+    backbone: bool = False  # R has its own trainable copy of the parser (see above)
 
 
 class AttentionBlock(nn.Module):
@@ -90,7 +98,8 @@ class SubNet(nn.Module):
 class Regressor(nn.Module):
     """Parser outputs {"f_gb", "T": {...}} -> {"params": (B, P), "brow_logits": (B, S),
     "logits": (B, P)}: `logits` are the continuous outputs before the sigmoid (0 at the
-    brow style), for losses that must not saturate with it."""
+    brow style), for losses that must not saturate with it. With its own backbone it
+    takes [0, 1] images (B, 3, H, W) instead."""
 
     lo: torch.Tensor
     span: torch.Tensor
@@ -107,13 +116,20 @@ class Regressor(nn.Module):
             n_out = len(spec.brow_styles) if name == "brow" else len(idx)
             nets[name] = SubNet(sum(FEATURE_CHANNELS[i] for i in inputs), n_out, cfg)
         self.nets = nn.ModuleDict(nets)
+        self.backbone = FaceParser(spec) if cfg.backbone else None
         self.register_buffer("lo", torch.tensor(spec.mins()))
         self.register_buffer("span", torch.tensor(spec.maxs() - spec.mins()))
         covered = sorted(i for v in self.index.values() for i in v)
         if covered != list(range(spec.size)):
             raise ValueError("the sub-networks must cover every rig parameter exactly once")
 
-    def forward(self, parsed: dict) -> dict[str, torch.Tensor]:
+    def forward(self, x: dict | torch.Tensor) -> dict[str, torch.Tensor]:
+        if isinstance(x, dict):
+            parsed = x
+        elif self.backbone is not None:
+            parsed = self.backbone(x)
+        else:
+            raise TypeError("this regressor has no backbone: give it the parser's features")
         feats = {"f_gb": parsed["f_gb"], **parsed["T"]}
         b = parsed["f_gb"].shape[0]
         params = torch.zeros(b, self.size, device=feats["f_gb"].device)
@@ -135,11 +151,14 @@ class FaceToParams(nn.Module):
     """Parser + regressor as one network: normalised crops -> parameter vectors (for ONNX).
 
     The parser expects [0, 1] images; bundles feed ImageNet-normalised crops, so the
-    normalisation is undone first (the parser applies its own)."""
+    normalisation is undone first (the parser applies its own). A regressor with its own
+    backbone uses that backbone, not `parser`."""
 
     def __init__(self, parser: nn.Module, regressor: Regressor) -> None:
         super().__init__()
-        self.parser, self.regressor = parser, regressor
+        own = regressor.backbone
+        self.parser: nn.Module = own if own is not None else parser
+        self.regressor = regressor
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         images = x * self.parser.std + self.parser.mean  # type: ignore[operator]

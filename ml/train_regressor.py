@@ -6,7 +6,8 @@ the adversarial loss, in its own step) trains.
     python -m ml.train_regressor --config ml/configs/regressor.toml
 
 `loss.supervised` > 0 adds direct supervision on rendered pairs (a warm-up option,
-reported as an ablation, not the method).
+reported as an ablation, not the method). With `model.backbone = true`, R trains its own
+copy of the parser, started from the frozen F (which still computes the losses).
 """
 
 from __future__ import annotations
@@ -95,6 +96,9 @@ class RegressorTrainer(Trainer):
         # without a loss that renders, G is not needed (e.g. the supervised warm-up)
         self.G = _frozen(cfg.frozen.generator, spec, dev, "generator") if uses_g else None
         self.F = _frozen(cfg.frozen.parser, spec, dev, "parser")
+        self.own = self.model.backbone is not None  # R parses images with its own copy of F
+        if self.own:
+            self._start_backbone(cfg.frozen.parser)
         self.E = None
         if cfg.loss.identity > 0:
             from .identity import load_faceapi_resnet
@@ -111,6 +115,24 @@ class RegressorTrainer(Trainer):
         self.unsupervised = any(getattr(cfg.loss, k) > 0 for k in five)
         if not self.unsupervised and self.pairs is None:
             raise ConfigError("every loss weight is 0: nothing to train the regressor with")
+
+    def _start_backbone(self, path: str) -> None:
+        """A new run starts R's backbone from F's weights; a resumed run keeps its own."""
+        assert isinstance(self.model, Regressor) and self.model.backbone is not None
+        backbone = self.model.backbone
+        if backbone.cfg != self.F.cfg:
+            raise ConfigError(
+                f"model.backbone needs a parser with the default config; {path} has {self.F.cfg}"
+            )
+        if self.step == 0:
+            backbone.load_state_dict(self.F.state_dict())
+
+    def _regress(self, images: torch.Tensor, parsed: dict | None = None) -> dict:
+        """R on images: through its own backbone, or on F's features (`parsed`, if
+        already computed)."""
+        if self.own:
+            return self.net(images)
+        return self.net(parsed if parsed is not None else self.F(images))
 
     def extra_state(self) -> dict:
         return {
@@ -129,9 +151,9 @@ class RegressorTrainer(Trainer):
                 torch.stack([it["params"] for it in items]),
             )
 
-    def _render_parse(self, params: torch.Tensor, size: int) -> dict:
+    def _render(self, params: torch.Tensor, size: int) -> torch.Tensor:
         assert self.G is not None
-        return self.F(fit_size(self.G(params), size))
+        return fit_size(self.G(params), size)
 
     def loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
         w = self.cfg.loss
@@ -139,7 +161,7 @@ class RegressorTrainer(Trainer):
         logged: dict[str, float] = {}
         if self.pairs is not None:
             images, params = next(self.pairs)
-            out = self.net(self.F(images.to(self.rt.device)))
+            out = self._regress(images.to(self.rt.device))
             assert isinstance(self.model, Regressor)
             parts["supervised"], logged["supervised_mae"] = supervised_loss(
                 out, params.to(self.rt.device), self.model
@@ -156,24 +178,21 @@ class RegressorTrainer(Trainer):
         real = batch["image"].to(self.rt.device)
         size = real.shape[-1]
         parsed = self.F(real)
-        p = self.net(parsed)["params"]
+        p = self._regress(real, parsed)["params"]
         parts: dict[str, torch.Tensor] = {}
         if w.content > 0:
-            parts["content"] = content_loss(self._render_parse(p, size)["T"], parsed["T"])
+            parts["content"] = content_loss(self.F(self._render(p, size))["T"], parsed["T"])
         emotionless = with_base(p, spec, "au")
         if w.identity > 0 or w.adversarial > 0:
-            assert self.G is not None
-            emo_img = fit_size(self.G(emotionless), size)
+            emo_img = self._render(emotionless, size)
         if w.identity > 0 and self.E is not None:
             parts["identity"] = identity_loss(self.E(emo_img), self.E(real))
         if w.parameter > 0:
             parts["parameter"] = self.pr(p)
         if w.loopback > 0:
             x_au, x_id = emotionless.detach(), with_base(p, spec, "identity").detach()
-            cyc_au, cyc_id = (
-                self.net(self._render_parse(x_au, size)),
-                self.net(self._render_parse(x_id, size)),
-            )
+            cyc_au = self._regress(self._render(x_au, size))
+            cyc_id = self._regress(self._render(x_id, size))
             parts["loopback"] = loopback_loss(
                 (cyc_au["params"], cyc_au["brow_logits"]),
                 x_au,
@@ -185,8 +204,9 @@ class RegressorTrainer(Trainer):
         if w.adversarial > 0:
             mouth_emo = self.F(emo_img)["T"]["mouth"]
             with torch.no_grad():
-                mouth_base = self._render_parse(with_base(emotionless, spec, "identity"), size)
-            self._step_discriminator(mouth_base["T"]["mouth"], mouth_emo)
+                base_img = self._render(with_base(emotionless, spec, "identity"), size)
+                mouth_base = self.F(base_img)["T"]["mouth"]
+            self._step_discriminator(mouth_base, mouth_emo)
             parts["adversarial"] = adversarial_loss(self.D, mouth_emo)
         return parts
 

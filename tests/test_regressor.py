@@ -63,3 +63,20 @@ def test_parser_plus_regressor_exports_to_a_bundle(tmp_path):
 
     crops = np.random.default_rng(0).integers(0, 255, (3, 64, 64, 3), dtype=np.uint8)
     assert ModelBundle(out, spec.hash(), device="cpu").run(crops).shape == (3, spec.size)
+
+
+def test_a_regressor_with_its_own_backbone_parses_images_itself():
+    import pytest
+
+    spec = load_spec()
+    torch.manual_seed(0)
+    r = Regressor(spec, RegressorConfig(**{**SMALL.__dict__, "backbone": True})).eval()
+    x = torch.rand(2, 3, 64, 64)
+    with torch.no_grad():
+        assert r.backbone is not None
+        assert torch.equal(r(x)["params"], r(r.backbone(x))["params"])
+        model = FaceToParams(FaceParser(spec), r).eval()  # the backbone, not the given parser
+        mean, std = r.backbone.mean, r.backbone.std
+        assert torch.allclose(model((x - mean) / std), r(x)["params"], atol=1e-5)
+    with pytest.raises(TypeError, match="no backbone"):
+        Regressor(spec, SMALL)(x)

@@ -227,3 +227,61 @@ def test_ablation_command_trains_each_variant_and_prints_the_table(frozen, tiny_
     assert all(f"| {name} |" in md for name in only)
     log = (tmp_path / "without_loopback" / "log.jsonl").read_text().splitlines()
     assert "loopback" not in json.loads(log[-1]) and "content" in json.loads(log[-1])
+
+
+def test_own_backbone_starts_from_f_trains_with_r_and_is_what_the_bundle_runs(
+    frozen, tiny_pairs, tmp_path
+):
+    from ml.regressor import FaceToParams, Regressor
+
+    spec = load_spec()
+    run = tmp_path / "own"
+    common = [
+        f"data.real={frozen['real']}",
+        f"data.pairs={tiny_pairs}",
+        f"frozen.generator={frozen['g']}",
+        f"frozen.parser={frozen['f']}",
+        "model.backbone=true",
+        "loss.supervised=1",  # the five losses and the supervision both reach the backbone
+        "model.image_size=64",
+        "model.conv_channels=32",
+        "model.hidden=64",
+        "optim.batch_size=4",
+        "data.workers=0",
+        "data.holdout_every=100",
+        f"run.dir={run}",
+    ]
+    f_before = torch.load(frozen["f"], weights_only=False)["model"]
+    _run("ml.train_regressor", *common, "optim.steps=3")
+    f_after = torch.load(frozen["f"], weights_only=False)["model"]
+    assert all(torch.equal(f_before[k], f_after[k]) for k in f_before)  # F stayed frozen
+    model, ckpt = load_checkpoint(run / "last.pt", spec)
+    assert isinstance(model, Regressor) and model.backbone is not None
+    own = model.backbone.state_dict()
+    moved = [k for k in f_before if k.endswith("weight") and not torch.equal(own[k], f_before[k])]
+    assert moved  # the backbone trained ...
+    for k in moved:  # ... from F's weights: 3 steps move it a little, not to a new init
+        rel = (own[k] - f_before[k]).norm() / f_before[k].norm().clamp_min(1e-8)
+        assert rel < 0.2, (k, float(rel))
+
+    _run("ml.train_regressor", *common, "optim.steps=3")  # resumed at its end: kept, not reset
+    again, _ = load_checkpoint(run / "last.pt", spec)
+    assert isinstance(again, Regressor) and again.backbone is not None
+    assert all(torch.equal(v, again.backbone.state_dict()[k]) for k, v in own.items())
+
+    bundle = tmp_path / "own.aurt"
+    _run("ml.export", extra=["--regressor", str(run / "last.pt"), "--parser", str(frozen["f"])]
+         + ["--out", str(bundle)])  # fmt: skip
+    from au_retarget_addon.core.bundle import ModelBundle
+    from ml.pairs_dataset import PairsDataset
+
+    items = [PairsDataset(tiny_pairs)[i] for i in range(4)]
+    crops = np.stack([(it["image"].permute(1, 2, 0).numpy() * 255).round() for it in items])
+    crops = crops.astype(np.uint8)
+    got = ModelBundle(bundle, spec.hash(), device="cpu").run(crops)
+    x = torch.from_numpy(crops).permute(0, 3, 1, 2).float() / 255
+    with torch.no_grad():
+        ref = model.eval()(x)["params"].numpy()
+    cont = [p.index for p in spec.params if not p.discrete]
+    assert np.abs(got[:, cont] - ref[:, cont]).max() < 1e-3
+    assert isinstance(FaceToParams(torch.nn.Identity(), model).parser, type(model.backbone))
