@@ -11,6 +11,16 @@ never used for training, so identities are unseen).
 Writes `eval.json` and `eval.md` beside the regressor checkpoint; with `--bundle` (the ONNX
 graph that ships, e.g. quantised) it evaluates through onnxruntime and writes the
 evaluation into the bundle's model card.
+
+On DISFA or BP4D, `--published FILE` prints published figures beside ours, in rows marked
+with their source. FILE is TOML: `source = "..."`, then per dataset the published ICC and
+MAE per AU (an AU left out prints as "-"):
+
+    source = "Song et al., ACM MM 2020, Table 1"
+    [disfa.icc]
+    AU1 = 0.00
+    [disfa.mae]
+    AU1 = 0.00
 """
 
 from __future__ import annotations
@@ -18,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -137,16 +148,45 @@ def evaluate(true: np.ndarray, pred: np.ndarray) -> dict:
     }
 
 
-def markdown(result: dict) -> str:
+def load_published(path: Path, dataset: str, aus: tuple[str, ...]) -> dict:
+    """Published figures for one dataset: {"source", "icc": {AU: v}, "mae": {AU: v}}."""
+    try:
+        doc = tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise EvalError(f"published figures {path} cannot be read: {exc}") from exc
+    table = doc.get(dataset)
+    if not isinstance(doc.get("source"), str) or not isinstance(table, dict):
+        raise EvalError(f"published figures {path} need `source` and a [{dataset}] table")
+    out: dict = {"source": doc["source"]}
+    for metric in ("icc", "mae"):
+        figures = table.get(metric, {})
+        unknown = sorted(set(figures) - {*aus, "average"})
+        if unknown:
+            raise EvalError(f"published figures {path}: [{dataset}.{metric}] names {unknown}, "
+                            f"not among this dataset's AUs {list(aus)}")  # fmt: skip
+        out[metric] = {k: float(v) for k, v in figures.items()}
+    return out
+
+
+def markdown(result: dict, published: dict | None = None) -> str:
+    """The Table 1 layout; `published` rows (from load_published) are marked with their
+    source, so they are never mistaken for ours."""
     aus = result["aus"]
-    head = "| metric | " + " | ".join(k for k in aus if k != "average") + " | Avg |"
+    keys = [k for k in aus if k != "average"]
+    head = "| metric | " + " | ".join(keys) + " | Avg |"
     sep = "| --- " * (len(aus) + 1) + "|"
     rows = [
         f"| {m.upper() if m == 'icc' else 'MAE'} | "
-        + " | ".join(f"{aus[k][m]:.2f}" for k in aus if k != "average")
+        + " | ".join(f"{aus[k][m]:.2f}" for k in keys)
         + f" | {aus['average'][m]:.2f} |"
         for m in ("icc", "mae")
     ]
+    for m in ("icc", "mae") if published else ():
+        assert published is not None
+        fig = published[m]
+        cells = [f"{fig[k]:.2f}" if k in fig else "-" for k in [*keys, "average"]]
+        rows.append(f"| {m.upper() if m == 'icc' else 'MAE'} ({published['source']}) | "
+                    + " | ".join(cells) + " |")  # fmt: skip
     pose = ", ".join(f"{k} {v:.2f}" for k, v in result["pose_deg"].items())
     gaze = ", ".join(f"{k} {v:.2f}" for k, v in result["gaze_deg"].items())
     tail = [f"Held-out rendered pairs: {result['pairs']}"]
@@ -172,6 +212,11 @@ def main(argv: list[str] | None = None) -> int:
         help="with --bundle: evaluate on an AU dataset in its published layout at --pairs",
     )
     ap.add_argument("--step", type=int, default=1, help="--dataset: every N-th frame")
+    ap.add_argument(
+        "--published",
+        type=Path,
+        help="--dataset: a TOML of published figures to print beside ours (see above)",
+    )
     ap.add_argument("--pairs", type=Path, required=True)
     ap.add_argument(
         "--split",
@@ -183,7 +228,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.dataset is not None:
         if args.bundle is None:
             ap.error("--dataset needs --bundle")
-        return _eval_dataset(args.bundle, args.dataset, args.pairs, args.step)
+        return _eval_dataset(args.bundle, args.dataset, args.pairs, args.step, args.published)
+    if args.published is not None:
+        ap.error("--published needs --dataset: the papers publish DISFA and BP4D figures")
     data = PairsDataset(args.pairs, args.split)
     if args.bundle is not None:
         return _eval_bundle(args.bundle, data)
@@ -203,11 +250,18 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _eval_dataset(bundle: Path, name: str, root: Path, step: int) -> int:
+def _eval_dataset(
+    bundle: Path, name: str, root: Path, step: int, published: Path | None = None
+) -> int:
     aus = {"disfa": DISFA_AUS, "bp4d": BP4D_AUS}[name]
+    paper = load_published(published, name, aus) if published is not None else None
     true, pred, skipped = predict_dataset(bundle, LOADERS[name](root, step), aus)
     table = au_table(true, pred, list(aus))
-    print(markdown({"aus": table, "pose_deg": {}, "gaze_deg": {}, "pairs": len(true)}))
+    result = {"aus": table, "pose_deg": {}, "gaze_deg": {}, "pairs": len(true)}
+    print(markdown(result, paper))
+    if paper is not None:
+        print(f"Rows marked ({paper['source']}) are published figures from {published}, "
+              "not measured here.")  # fmt: skip
     print(f"{name.upper()} at {root}: {len(true)} frames evaluated, {skipped} without a face")
     return 0
 

@@ -101,3 +101,26 @@ def test_evaluation_table_on_a_dataset(tiny_bundle, disfa_root, bp4d_root, name,
     aus = DISFA_AUS if name == "disfa" else BP4D_AUS
     assert "| metric | " + " | ".join(aus) + " | Avg |" in out
     assert f"{FRAMES if name == 'disfa' else 10} frames evaluated, 0 without a face" in out
+
+
+def test_published_figures_print_beside_ours_marked_with_their_source(
+    tiny_bundle, bp4d_root, tmp_path, capsys
+):
+    figures = tmp_path / "published.toml"  # made-up values: this test checks the layout only
+    figures.write_text(
+        'source = "test figures"\n[bp4d.icc]\nAU6 = 0.75\nAU12 = 0.5\naverage = 0.6\n'
+        "[bp4d.mae]\nAU6 = 0.7\n"
+    )
+    argv = ["--bundle", str(tiny_bundle), "--dataset", "bp4d", "--pairs", str(bp4d_root)]
+    assert eval_regressor.main([*argv, "--published", str(figures)]) == 0
+    out = capsys.readouterr().out
+    assert "| ICC (test figures) | 0.75 | - | 0.50 | - | - | 0.60 |" in out
+    assert "| MAE (test figures) | 0.70 | - | - | - | - | - |" in out
+    assert f"published figures from {figures}, not measured here" in out
+
+    figures.write_text('source = "x"\n[bp4d.icc]\nAU99 = 0.1\n')
+    with pytest.raises(eval_regressor.EvalError, match=r"published\.toml.*AU99"):
+        eval_regressor.main([*argv, "--published", str(figures)])
+    figures.write_text('source = "x"\n[disfa.icc]\nAU1 = 0.1\n')
+    with pytest.raises(eval_regressor.EvalError, match=r"need `source` and a \[bp4d\] table"):
+        eval_regressor.main([*argv, "--published", str(figures)])
