@@ -41,6 +41,21 @@ def augment(
     flip_map[label] is the label after a horizontal flip (left <-> right swapped); ids
     beyond it (255: unknown, in pseudo-labels) stay as they are.
     """
+    x = appearance(images, cfg, g)
+    b = images.shape[0]
+    flip = torch.rand(b, generator=g) < cfg.flip_p
+    masks = masks.clone()
+    if flip.any():
+        x[flip] = x[flip].flip(-1)
+        lut = torch.arange(256)
+        lut[: len(flip_map)] = flip_map
+        masks[flip] = lut[masks[flip].flip(-1)]
+    return x, masks
+
+
+def appearance(images: torch.Tensor, cfg: AugmentConfig, g: torch.Generator) -> torch.Tensor:
+    """Colour, contrast, gamma, blur, grey-scale and noise (no flip): images (B, 3, H, W)
+    in [0, 1] (CPU) -> a new tensor. For targets a flip would change (parameters)."""
     b = images.shape[0]
     x = images * _u(g, b, 1 - cfg.brightness, 1 + cfg.brightness).view(b, 1, 1, 1)
     mean = x.mean(dim=(1, 2, 3), keepdim=True)
@@ -55,14 +70,7 @@ def augment(
     x[to_gray] = x[to_gray].mean(dim=1, keepdim=True).expand(-1, 3, -1, -1)
     noise = torch.randn(x.shape, generator=g) * _u(g, b, 0, cfg.noise).view(b, 1, 1, 1)
     x = (x + noise).clamp(0, 1)
-    flip = torch.rand(b, generator=g) < cfg.flip_p
-    masks = masks.clone()
-    if flip.any():
-        x[flip] = x[flip].flip(-1)
-        lut = torch.arange(256)
-        lut[: len(flip_map)] = flip_map
-        masks[flip] = lut[masks[flip].flip(-1)]
-    return x, masks
+    return x
 
 
 def flip_map(labels: tuple[str, ...] | list[str]) -> torch.Tensor:

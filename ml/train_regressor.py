@@ -20,6 +20,7 @@ import torch
 
 from rigs.spec import RigSpec, load_spec
 
+from .augment import AugmentConfig, appearance
 from .checkpoint import load_checkpoint
 from .config import ConfigError
 from .device import Runtime
@@ -41,6 +42,7 @@ from .train_loop import OptimConfig, RunConfig, Trainer, index_batches, run_stag
 class RegressorDataConfig:
     real: str = "data/real_faces.npz"  # from `python -m ml.real_faces`
     pairs: str = "data/pairs"  # rendered pairs, used only with loss.supervised > 0
+    augment_pairs: bool = True  # the parser's appearance augmentation on those pairs
     holdout_every: int = 10
     workers: int = 2
 
@@ -71,6 +73,9 @@ class TrainRegressorConfig:
     data: RegressorDataConfig = field(default_factory=RegressorDataConfig)
     frozen: FrozenConfig = field(default_factory=FrozenConfig)
     loss: RegressorLossConfig = field(default_factory=RegressorLossConfig)
+    # for the supervised pairs: renders must stand in for real faces. No flips: a flipped
+    # face needs mirrored parameters.
+    augment: AugmentConfig = field(default_factory=lambda: AugmentConfig(flip_p=0.0))
     optim: OptimConfig = field(default_factory=lambda: OptimConfig(lr=1e-4, beta1=0.9))
     run: RunConfig = field(default_factory=lambda: RunConfig(dir="runs/regressor"))
 
@@ -86,6 +91,8 @@ class RegressorTrainer(Trainer):
     kind = "regressor"
 
     def __init__(self, cfg: TrainRegressorConfig, rt: Runtime) -> None:
+        if cfg.augment.flip_p > 0:  # checked before anything is loaded
+            raise ConfigError("augment.flip_p must be 0: a flipped face needs mirrored parameters")
         spec = load_spec()
         torch.manual_seed(cfg.run.seed)
         data = RealFaces(cfg.data.real, "train", cfg.data.holdout_every)
@@ -161,6 +168,9 @@ class RegressorTrainer(Trainer):
         logged: dict[str, float] = {}
         if self.pairs is not None:
             images, params = next(self.pairs)
+            if self.cfg.data.augment_pairs:
+                g = torch.Generator().manual_seed(self.run_cfg.seed * 7919 + self.step)
+                images = appearance(images, self.cfg.augment, g)
             out = self._regress(images.to(self.rt.device))
             assert isinstance(self.model, Regressor)
             parts["supervised"], logged["supervised_mae"] = supervised_loss(

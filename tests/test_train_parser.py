@@ -8,7 +8,7 @@ import sys
 
 import torch
 
-from ml.augment import AugmentConfig, augment, flip_map
+from ml.augment import AugmentConfig, appearance, augment, flip_map
 from rigs import load_spec
 
 
@@ -38,6 +38,15 @@ def test_augmentation_is_seeded():
         for _ in range(2)
     ]
     assert torch.equal(runs[0], runs[1]) and not torch.equal(runs[0], images)
+
+
+def test_appearance_augmentation_changes_colours_but_never_flips():
+    images = torch.full((8, 3, 16, 16), 0.2)
+    images[..., :4] = 0.9  # a bright image-left band
+    cfg = AugmentConfig(flip_p=1.0, noise=0.0, blur_p=0.0)  # flip_p is not appearance's
+    x = appearance(images, cfg, torch.Generator().manual_seed(3))
+    assert not torch.equal(x, images)
+    assert (x[..., :4].mean(dim=(1, 2, 3)) > x[..., 8:].mean(dim=(1, 2, 3))).all()
 
 
 def test_tiny_parser_training_and_evaluation(tiny_pairs, tmp_path):

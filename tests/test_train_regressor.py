@@ -175,6 +175,11 @@ def test_loss_switches_skip_terms_and_the_warm_up_needs_no_generator(frozen, tin
     res = subprocess.run(cmd, capture_output=True, text=True)
     assert res.returncode == 2 and "every loss weight is 0" in res.stderr
 
+    flip = [*common, "loss.supervised=1", "augment.flip_p=0.5", f"run.dir={tmp_path / 'y'}"]
+    cmd = [sys.executable, "-m", "ml.train_regressor", *sum((["--set", s] for s in flip), [])]
+    res = subprocess.run(cmd, capture_output=True, text=True)
+    assert res.returncode == 2 and "augment.flip_p must be 0" in res.stderr
+
 
 def test_resume_restores_the_discriminator_exactly(frozen, tmp_path):
     common = [
