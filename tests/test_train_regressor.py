@@ -19,6 +19,16 @@ from ml.real_faces import RealFaces
 from rigs import load_spec
 from tests.conftest import MEDIA
 
+# a tiny regressor run: small heads, 4-image batches, every real frame used for training
+TINY_R = [
+    "model.image_size=64",
+    "model.conv_channels=32",
+    "model.hidden=64",
+    "optim.batch_size=4",
+    "data.workers=0",
+    "data.holdout_every=100",
+]
+
 
 def _run(module: str, *sets: str, extra: list[str] | None = None) -> subprocess.CompletedProcess:
     cmd = [sys.executable, "-m", module, *(extra or [])]
@@ -150,12 +160,7 @@ def test_loss_switches_skip_terms_and_the_warm_up_needs_no_generator(frozen, tin
         f"data.pairs={tiny_pairs}",
         f"frozen.parser={frozen['f']}",
         f"frozen.generator={tmp_path / 'no_generator.pt'}",  # must not be opened
-        "model.image_size=64",
-        "model.conv_channels=32",
-        "model.hidden=64",
-        "optim.batch_size=4",
-        "data.workers=0",
-        "data.holdout_every=100",
+        *TINY_R,
     ]
     off = [f"loss.{k}=0" for k in ("content", "identity", "loopback", "adversarial")]
     run = tmp_path / "warm"
@@ -187,12 +192,7 @@ def test_resume_restores_the_discriminator_exactly(frozen, tmp_path):
         f"frozen.generator={frozen['g']}",
         f"frozen.parser={frozen['f']}",
         "loss.identity=0",
-        "model.image_size=64",
-        "model.conv_channels=32",
-        "model.hidden=64",
-        "optim.batch_size=4",
-        "data.workers=0",
-        "data.holdout_every=100",
+        *TINY_R,
         "run.ckpt_every=1",
     ]
     _run("ml.train_regressor", *common, "optim.steps=4", f"run.dir={tmp_path / 'straight'}")
@@ -217,12 +217,7 @@ def test_ablation_command_trains_each_variant_and_prints_the_table(frozen, tiny_
         f"frozen.generator={frozen['g']}",
         f"frozen.parser={frozen['f']}",
         "loss.identity=0",
-        "model.image_size=64",
-        "model.conv_channels=32",
-        "model.hidden=64",
-        "optim.batch_size=4",
-        "data.workers=0",
-        "data.holdout_every=100",
+        *TINY_R,
     ]
     only = ["full (five losses)", "without loopback", "supervised only"]
     argv = ["--steps", "2", "--eval-pairs", str(tiny_pairs), "--out", str(tmp_path)]
@@ -248,12 +243,7 @@ def test_own_backbone_starts_from_f_trains_with_r_and_is_what_the_bundle_runs(
         f"frozen.parser={frozen['f']}",
         "model.backbone=true",
         "loss.supervised=1",  # the five losses and the supervision both reach the backbone
-        "model.image_size=64",
-        "model.conv_channels=32",
-        "model.hidden=64",
-        "optim.batch_size=4",
-        "data.workers=0",
-        "data.holdout_every=100",
+        *TINY_R,
         f"run.dir={run}",
     ]
     f_before = torch.load(frozen["f"], weights_only=False)["model"]
