@@ -176,17 +176,16 @@ def markdown(result: dict, published: dict | None = None) -> str:
     head = "| metric | " + " | ".join(keys) + " | Avg |"
     sep = "| --- " * (len(aus) + 1) + "|"
     rows = [
-        f"| {m.upper() if m == 'icc' else 'MAE'} | "
+        f"| {m.upper()} | "
         + " | ".join(f"{aus[k][m]:.2f}" for k in keys)
         + f" | {aus['average'][m]:.2f} |"
         for m in ("icc", "mae")
     ]
-    for m in ("icc", "mae") if published else ():
-        assert published is not None
-        fig = published[m]
-        cells = [f"{fig[k]:.2f}" if k in fig else "-" for k in [*keys, "average"]]
-        rows.append(f"| {m.upper() if m == 'icc' else 'MAE'} ({published['source']}) | "
-                    + " | ".join(cells) + " |")  # fmt: skip
+    if published:
+        for m in ("icc", "mae"):
+            fig = published[m]
+            cells = [f"{fig[k]:.2f}" if k in fig else "-" for k in [*keys, "average"]]
+            rows.append(f"| {m.upper()} ({published['source']}) | " + " | ".join(cells) + " |")
     pose = ", ".join(f"{k} {v:.2f}" for k, v in result["pose_deg"].items())
     gaze = ", ".join(f"{k} {v:.2f}" for k, v in result["gaze_deg"].items())
     tail = [f"Held-out rendered pairs: {result['pairs']}"]
