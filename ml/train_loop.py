@@ -210,6 +210,12 @@ class Trainer:
             out = {**summary, "step": self.step, "rank_checksums": sums}
             (self.run / "summary.json").write_text(json.dumps(out, indent=2))
             (self.run / "config.toml").write_text(dump_toml(self.cfg))
+        if self.rt.distributed:
+            # every rank reaches teardown before any closes its connections: a gloo rank
+            # that tears down while its peer is still busy can abort the peer (seen once in
+            # CI: "terminate called without an active exception" after the last step).
+            # Only here, on success: a failed rank must not wait for a peer stuck elsewhere.
+            dist.barrier()
 
 
 def run_stage(
