@@ -108,7 +108,9 @@ class Regressor(nn.Module):
         super().__init__()
         self.cfg = cfg = cfg or RegressorConfig()
         self.size = spec.size
-        self.index: dict[str, list[int]] = {}
+        self.index: dict[str, list[int]] = {}  # sub-network -> parameter indices
+        # spec group -> parameter indices (for losses that weigh groups)
+        self.group_index = {g: list(range(s.start, s.stop)) for g, s in spec.layout().items()}
         nets = {}
         for name, (inputs, groups) in SUBNETS.items():
             idx = [p.index for g in groups for p in spec.group(g)]

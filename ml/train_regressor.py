@@ -30,7 +30,7 @@ from .losses.content import content_loss
 from .losses.identity import identity_loss
 from .losses.loopback import loopback_loss, with_base
 from .losses.parameter import ParameterLoss
-from .losses.supervised import supervised_loss
+from .losses.supervised import check_groups, supervised_loss
 from .pairs_dataset import PairsDataset
 from .real_faces import RealFaces
 from .regressor import Regressor, RegressorConfig
@@ -65,6 +65,8 @@ class RegressorLossConfig:
     beta: float = 0.01  # parameter loss: AU term (small: expressions must stay free)
     lambda_le: float = 1.0  # loopback: base-identity cycle vs base-AU cycle
     supervised: float = 0.0  # warm-up ablation only
+    # weights of the spec groups inside the supervised loss; empty: every parameter alike
+    supervised_groups: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -93,6 +95,7 @@ class RegressorTrainer(Trainer):
     def __init__(self, cfg: TrainRegressorConfig, rt: Runtime) -> None:
         if cfg.augment.flip_p > 0:  # checked before anything is loaded
             raise ConfigError("augment.flip_p must be 0: a flipped face needs mirrored parameters")
+        check_groups(cfg.loss.supervised_groups)
         spec = load_spec()
         torch.manual_seed(cfg.run.seed)
         data = RealFaces(cfg.data.real, "train", cfg.data.holdout_every)
@@ -174,7 +177,7 @@ class RegressorTrainer(Trainer):
             out = self._regress(images.to(self.rt.device))
             assert isinstance(self.model, Regressor)
             parts["supervised"], logged["supervised_mae"] = supervised_loss(
-                out, params.to(self.rt.device), self.model
+                out, params.to(self.rt.device), self.model, self.cfg.loss.supervised_groups
             )
         total = sum(getattr(w, k) * v for k, v in parts.items())
         assert isinstance(total, torch.Tensor)

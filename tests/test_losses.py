@@ -90,3 +90,29 @@ def test_supervised_loss_keeps_a_gradient_where_the_sigmoid_saturates():
     (torch.sigmoid(z) - 0.6).abs().backward()
     assert abs(z.grad.item()) < 1e-8  # L1 through the sigmoid: no way back from 0
     assert mae > 0
+
+
+def test_supervised_loss_weighs_groups_by_their_means():
+    from ml.config import ConfigError
+    from ml.losses.supervised import supervised_loss
+    from ml.regressor import Regressor, RegressorConfig
+
+    spec = load_spec()
+    reg = Regressor(spec, RegressorConfig(image_size=64, conv_channels=8, hidden=16))
+    au, pose, ident = (reg.group_index[g] for g in ("au", "pose", "identity"))
+    logits = torch.zeros(2, spec.size, requires_grad=True)
+    out = {"logits": logits, "params": reg.lo + reg.span * torch.sigmoid(logits)}
+    out["brow_logits"] = torch.zeros(2, 5)
+    target = torch.tensor(spec.maxs()).repeat(2, 1)  # every target at the top of its range
+    target[:, reg.index["brow"]] = 0
+    loss, _ = supervised_loss(out, target, reg, {"au": 3.0, "pose": 1.0})
+    loss.backward()
+    g = logits.grad
+    # d/dz of a group mean of BCE at z=0, t=1 is -0.5 / (entries); groups mix 3:1 of 4
+    assert g[0, au[0]].item() == pytest.approx(-0.5 / (2 * len(au)) * 3 / 4, rel=1e-4)
+    assert g[0, pose[0]].item() == pytest.approx(-0.5 / (2 * len(pose)) * 1 / 4, rel=1e-4)
+    assert g[:, ident].abs().max().item() == 0  # a group without a weight weighs 0
+    with pytest.raises(ConfigError, match="unknown group 'aus'"):
+        supervised_loss(out, target, reg, {"aus": 1.0})
+    with pytest.raises(ConfigError, match="at least one group"):
+        supervised_loss(out, target, reg, {"au": 0.0})

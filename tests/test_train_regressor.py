@@ -164,7 +164,8 @@ def test_loss_switches_skip_terms_and_the_warm_up_needs_no_generator(frozen, tin
     ]
     off = [f"loss.{k}=0" for k in ("content", "identity", "loopback", "adversarial")]
     run = tmp_path / "warm"
-    _run("ml.train_regressor", *common, *off, "loss.parameter=0", "loss.supervised=1",
+    groups = "loss.supervised_groups={ au = 4.0, pose = 1.0 }"  # weighted by group
+    _run("ml.train_regressor", *common, *off, "loss.parameter=0", "loss.supervised=1", groups,
          "optim.steps=3", f"run.dir={run}")  # fmt: skip
     rows = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
     assert set(rows[-1]) & {"content", "identity", "parameter", "loopback", "adversarial"} == set()
@@ -184,6 +185,14 @@ def test_loss_switches_skip_terms_and_the_warm_up_needs_no_generator(frozen, tin
     cmd = [sys.executable, "-m", "ml.train_regressor", *sum((["--set", s] for s in flip), [])]
     res = subprocess.run(cmd, capture_output=True, text=True)
     assert res.returncode == 2 and "augment.flip_p must be 0" in res.stderr
+
+    bad = [*common, "loss.supervised=1", "loss.supervised_groups={ aus = 1.0 }"]
+    cmd = [sys.executable, "-m", "ml.train_regressor", *sum((["--set", s] for s in bad), [])]
+    res = subprocess.run(
+        cmd + ["--set", f"run.dir={tmp_path / 'z'}"], capture_output=True, text=True
+    )
+    assert res.returncode == 2 and "loss.supervised_groups: unknown group 'aus'" in res.stderr
+    assert not (tmp_path / "z").exists()  # refused before anything is written
 
 
 def test_resume_restores_the_discriminator_exactly(frozen, tmp_path):
