@@ -59,15 +59,26 @@ def predict(
     device: torch.device,
     batch: int = 32,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(true, predicted) parameter vectors for every pair."""
+    """(true, predicted) parameter vectors for every pair. A regressor with roll_in_crop
+    gets each pair's crop roll added to its head_roll, as the tracker adds its own (the
+    data must then carry crop rolls)."""
     own = getattr(regressor, "backbone", None) is not None  # R parses images itself
+    in_crop = bool(getattr(getattr(regressor, "cfg", None), "roll_in_crop", False))
     true, pred = [], []
     for s in range(0, len(data), batch):
         items = [data[i] for i in range(s, min(s + batch, len(data)))]
         images = fit_size(torch.stack([it["image"] for it in items]), size).to(device)
         pred.append(regressor(images if own else parser(images))["params"].cpu().numpy())
+        if in_crop:
+            pred[-1] = _add_crop_roll(pred[-1], np.array([it["crop_roll"] for it in items]))
         true.append(torch.stack([it["params"] for it in items]).numpy())
     return np.concatenate(true), np.concatenate(pred)
+
+
+def _add_crop_roll(pred: np.ndarray, crop_rolls: np.ndarray) -> np.ndarray:
+    p = load_spec().param("head_roll")
+    pred[:, p.index] = np.clip(pred[:, p.index] + crop_rolls, p.min, p.max)
+    return pred
 
 
 def predict_bundle(
@@ -83,7 +94,8 @@ def predict_bundle(
         items = [data[i] for i in range(s, min(s + batch, len(data)))]
         images = fit_size(torch.stack([it["image"] for it in items]), b.input.size)
         crops = (images.permute(0, 2, 3, 1).numpy() * 255).round().astype(np.uint8)
-        pred.append(b.run(crops))
+        rolls = np.array([it["crop_roll"] for it in items]) if b.roll_in_crop else None
+        pred.append(b.run(crops, crop_rolls=rolls))
         true.append(torch.stack([it["params"] for it in items]).numpy())
     return np.concatenate(true), np.concatenate(pred)
 
@@ -94,7 +106,7 @@ def predict_dataset(
     """FACS intensities (true, predicted), (N, len(aus)), on an AU dataset's frames: each
     frame is detected and aligned as the tracker does (largest face); frames without a face
     are skipped and counted."""
-    from au_retarget_addon.core.align import align_face
+    from au_retarget_addon.core.align import align_face, crop_roll
     from au_retarget_addon.core.bundle import ModelBundle
     from au_retarget_addon.core.detect import DEFAULT_MODEL_DIR, FaceDetector
 
@@ -108,13 +120,16 @@ def predict_dataset(
     cols = [names.index(a) for a in aus]
     true: list[list[float]] = []
     crops: list[np.ndarray] = []
+    rolls: list[float] = []
     pred: list[np.ndarray] = []
     skipped = 0
 
     def flush() -> None:
         if crops:
-            pred.append(spec.facs_intensity(b.run(np.stack(crops)))[1][:, cols])
+            out = b.run(np.stack(crops), crop_rolls=np.array(rolls))
+            pred.append(spec.facs_intensity(out)[1][:, cols])
             crops.clear()
+            rolls.clear()
 
     for sample in samples:
         dets = detector.detect(sample.image)
@@ -122,7 +137,9 @@ def predict_dataset(
             skipped += 1
             continue
         face = max(dets, key=lambda d: (d.box[2] - d.box[0]) * (d.box[3] - d.box[1]))
-        crops.append(align_face(sample.image, face.points, b.input.size)[0])
+        crop, m = align_face(sample.image, face.points, b.input.size)
+        crops.append(crop)
+        rolls.append(crop_roll(m))
         true.append([sample.intensity[a] for a in aus])
         if len(crops) >= batch:
             flush()
@@ -230,14 +247,15 @@ def main(argv: list[str] | None = None) -> int:
         return _eval_dataset(args.bundle, args.dataset, args.pairs, args.step, args.published)
     if args.published is not None:
         ap.error("--published needs --dataset: the papers publish DISFA and BP4D figures")
-    data = PairsDataset(args.pairs, args.split)
     if args.bundle is not None:
-        return _eval_bundle(args.bundle, data)
+        return _eval_bundle(args.bundle, args.pairs, args.split)
     if args.regressor is None or args.parser is None:
         ap.error("give --regressor and --parser, or --bundle")
     spec, device = load_spec(), pick_device()
     regressor, ckpt = load_checkpoint(args.regressor, spec, device)
     parser, _ = load_checkpoint(args.parser, spec, device)
+    in_crop = bool(ckpt["model_config"].get("roll_in_crop", False))
+    data = PairsDataset(args.pairs, args.split, crop_roll=in_crop)
     size = ckpt["model_config"]["image_size"]
     true, pred = predict(parser.to(device).eval(), regressor.to(device).eval(), data, size, device)
     result = evaluate(true, pred)
@@ -265,15 +283,16 @@ def _eval_dataset(
     return 0
 
 
-def _eval_bundle(bundle: Path, data: PairsDataset) -> int:
-    from au_retarget_addon.core.bundle import CARD_FILE, BundleError
+def _eval_bundle(bundle: Path, pairs: Path, split: str) -> int:
+    from au_retarget_addon.core.bundle import CARD_FILE, BundleError, read_card
 
     try:
+        card = read_card(bundle)
+        data = PairsDataset(pairs, split, crop_roll=bool(card.get("roll_in_crop", False)))
         result = evaluate(*predict_bundle(bundle, data))
     except BundleError as exc:
         raise EvalError(str(exc)) from exc
     print(markdown(result))
-    card = json.loads((bundle / CARD_FILE).read_text())
     card["evaluation"] = result
     (bundle / CARD_FILE).write_text(json.dumps(card, indent=2))
     return 0

@@ -125,6 +125,7 @@ def export_from_checkpoints(regressor: Path, parser: Path, out: Path) -> Path:
         "training_config": ckpt["config"],
         "licences": LICENCES,
         "evaluation": json.loads(evaluation.read_text()) if evaluation.exists() else None,
+        "roll_in_crop": bool(ckpt["model_config"].get("roll_in_crop", False)),
     }
     if not isinstance(reg, Regressor):
         raise ExportError(f"{regressor} holds a {ckpt['kind']}, not a regressor")

@@ -8,14 +8,21 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from .pairs_layout import PairsError, check_spec, list_pairs, read_pair
+from .pairs_layout import PairsError, check_spec, list_pairs, read_crop_rolls, read_pair
 
 
 class PairsDataset(Dataset):
     """Items: image (3, S, S) float in [0, 1], mask (S, S) long, lm68 (68, 2), lm5 (5, 2),
-    params (P,) float, all as tensors."""
+    params (P,) float, all as tensors; with `crop_roll`, also crop_roll () float, the
+    degrees of roll the pair's alignment took out (DIR/crop_roll.npy)."""
 
-    def __init__(self, root: str | Path, split: str = "all", holdout_every: int = 20) -> None:
+    def __init__(
+        self,
+        root: str | Path,
+        split: str = "all",
+        holdout_every: int = 20,
+        crop_roll: bool = False,
+    ) -> None:
         """split: "all", "train" or "heldout"; every `holdout_every`-th pair (by index) is
         held out, so the split never depends on how many pairs exist yet."""
         self.root = Path(root)
@@ -31,6 +38,14 @@ class PairsDataset(Dataset):
         }[split]
         if not self.stems:
             raise PairsError(f"{self.root} holds no complete pairs in split {split!r}")
+        self.crop_rolls = read_crop_rolls(self.root) if crop_roll else None
+        if self.crop_rolls is not None:
+            late = [s for s in self.stems if not np.isfinite(self.crop_rolls[int(s.name)])]
+            if late:
+                raise PairsError(
+                    f"{self.root / 'crop_roll.npy'} has no angle for {len(late)} pairs (first: "
+                    f"{late[0]}); run `python ml/crop_rolls.py -- --pairs {self.root}` again"
+                )
 
     def __len__(self) -> int:
         return len(self.stems)
@@ -38,7 +53,11 @@ class PairsDataset(Dataset):
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
         p = read_pair(self.stems[i])
         image = torch.from_numpy(np.ascontiguousarray(p.image.transpose(2, 0, 1))).float() / 255.0
+        extra = {}
+        if self.crop_rolls is not None:
+            extra["crop_roll"] = torch.tensor(float(self.crop_rolls[int(self.stems[i].name)]))
         return {
+            **extra,
             "image": image,
             "mask": torch.from_numpy(p.mask.astype(np.int64)),
             "lm68": torch.from_numpy(p.lm68),

@@ -5,6 +5,8 @@
     DIR/shard_00000/00000000.mask.png  segmentation label ids (uint8)
     DIR/shard_00000/00000000.npz     params (P,), lm68 (68, 2), lm5 (5, 2) in crop pixels
     DIR/shard_00000/index.json       written when the shard is complete
+    DIR/crop_roll.npy                (count,) float32 degrees per pair, NaN where none
+                                     (written by ml/crop_rolls.py; model.roll_in_crop)
 
 A pair exists when its .npz exists: it is renamed into place last, so a killed run
 never leaves a half-written pair, and a rerun skips what is there.
@@ -22,6 +24,8 @@ import cv2
 import numpy as np
 
 from .errors import MLError
+
+CROP_ROLL_FILE = "crop_roll.npy"
 
 
 class PairsError(MLError, RuntimeError):
@@ -159,6 +163,39 @@ def check_spec(root: Path) -> None:
             f"{meta}: pairs were rendered from rig spec {stored}, the current spec "
             f"is {load_spec().hash()}; render them again"
         )
+
+
+def read_config(root: Path) -> PairsConfig:
+    """The config a dataset was rendered with (DIR/dataset.json)."""
+    meta = root / "dataset.json"
+    if not meta.exists():
+        raise PairsError(f"{root} is not a pairs dataset (no dataset.json)")
+    return PairsConfig(**json.loads(meta.read_text()))
+
+
+def write_crop_rolls(root: Path, rolls: np.ndarray) -> None:
+    """DIR/crop_roll.npy, atomically."""
+    fd, tmp = tempfile.mkstemp(dir=root, prefix=".tmp_", suffix=".npy")
+    os.close(fd)
+    try:
+        np.save(tmp, np.asarray(rolls, np.float32))
+        os.replace(tmp, root / CROP_ROLL_FILE)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
+def read_crop_rolls(root: Path) -> np.ndarray:
+    """(count,) crop rolls in degrees; NaN for pairs that had none when it was written."""
+    path = root / CROP_ROLL_FILE
+    if not path.is_file():
+        raise PairsError(
+            f"{path} is missing; write it with `python ml/crop_rolls.py -- --pairs {root}`"
+        )
+    rolls = np.load(path)
+    count = read_config(root).count
+    if rolls.shape != (count,):
+        raise PairsError(f"{path} holds {rolls.shape} values, the dataset has {count} pairs")
+    return rolls
 
 
 def list_pairs(root: Path) -> list[Path]:

@@ -82,6 +82,8 @@ STAGES = (
     "parser",
     "evaluate_parser",
     "generator",
+    "crop_rolls",
+    "eval_crop_rolls",
     "warmup",
     "regressor",
     "evaluate",
@@ -151,6 +153,14 @@ def commands(cfg: RecipeConfig) -> dict[str, list[str]]:
         + [str(runs / "parser" / "last.pt"), "--pairs", str(eval_pairs), "--holdout-every", "1"]
         + ["--real-labels", str(labels)],
         "generator": train("generator", cfg.generator),
+        **(
+            {  # the roll each pair's alignment took out (after the stages that need none)
+                "crop_rolls": [*render, "ml/crop_rolls.py", "--", "--pairs", str(pairs)],
+                "eval_crop_rolls": [*render, "ml/crop_rolls.py", "--", "--pairs", str(eval_pairs)],
+            }
+            if any(s.get("model.roll_in_crop") for s in (cfg.regressor, cfg.warmup))
+            else {}
+        ),
         "warmup": train("regressor", {**regressor_sets, **WARMUP, **cfg.warmup}),
         "regressor": train("regressor", regressor_sets),
         "evaluate": [py, "-m", "ml.eval_regressor", *checkpoints, "--pairs", str(eval_pairs)],

@@ -46,6 +46,9 @@ class RegressorConfig:
     hidden: int = 512
     se_reduction: int = 8
     backbone: bool = False  # R has its own trainable copy of the parser (see above)
+    # head_roll is read relative to the aligned crop: trained on head_roll minus the roll
+    # the alignment took out (ml/crop_rolls.py); the tracker adds its crop's angle back
+    roll_in_crop: bool = False
 
 
 class AttentionBlock(nn.Module):

@@ -177,16 +177,25 @@ class PairRenderer:
             layer.material_override = None
             scene.world.node_tree.nodes["Background"].inputs["Strength"].default_value = 1.0
 
-    def render(self, params: np.ndarray, seed: int, index: int, randomize: bool) -> Pair:
+    def place(
+        self, params: np.ndarray, seed: int, index: int, randomize: bool
+    ) -> tuple[np.random.Generator, np.ndarray, np.ndarray, np.ndarray]:
+        """Pose the rig, camera and lights for pair `index` without rendering:
+        (the pair's generator, for what it draws next; vertex image xy; depth; the
+        alignment matrix)."""
         rng = np.random.default_rng(np.random.SeedSequence([seed, index, 1]))
         set_params(self.rig, params, self.spec)
         self._appearance(rng, randomize)
         bpy.context.view_layer.update()
-        self.scene.render.film_transparent = True
-        rgba = render_array(self.scene, alpha=True).astype(np.float32)
         xy, depth = project_depth(self.scene, evaluated_vertices(self.rig))
         # crop as the tracker crops real faces: at the detector's idea of the 5 points
         m = self.last_matrix = alignment_matrix(detector_points(self.mesh.lm5_of(xy)), self.size)
+        return rng, xy, depth, m
+
+    def render(self, params: np.ndarray, seed: int, index: int, randomize: bool) -> Pair:
+        rng, xy, depth, m = self.place(params, seed, index, randomize)
+        self.scene.render.film_transparent = True
+        rgba = render_array(self.scene, alpha=True).astype(np.float32)
         xy = transform_points(m, xy)  # crop pixels: the mask is rasterised there, exactly
         mask = rasterize_labels(xy, depth, self.tris, self.tri_labels, self.size, self.cullable)
         frame = np.ones(rgba.shape[:2], np.uint8)  # only what the camera saw, like the image

@@ -120,7 +120,10 @@ class RegressorTrainer(Trainer):
         if "discriminator" in self.resumed_extra:  # a resumed run goes on with its D
             self.D.load_state_dict(self.resumed_extra["discriminator"])
             self.d_opt.load_state_dict(self.resumed_extra["discriminator_optimizer"])
-        self.pairs = iter(self._pair_batches()) if cfg.loss.supervised > 0 else None
+        self.pairs = None
+        if cfg.loss.supervised > 0:  # opened here, so a bad dataset fails before step 1
+            pairs = PairsDataset(cfg.data.pairs, "train", 20, crop_roll=cfg.model.roll_in_crop)
+            self.pairs = iter(self._pair_batches(pairs))
         five = ("content", "identity", "parameter", "loopback", "adversarial")
         self.unsupervised = any(getattr(cfg.loss, k) > 0 for k in five)
         if not self.unsupervised and self.pairs is None:
@@ -150,16 +153,18 @@ class RegressorTrainer(Trainer):
             "discriminator_optimizer": self.d_opt.state_dict(),
         }
 
-    def _pair_batches(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        pairs = PairsDataset(self.cfg.data.pairs, "train", 20)
+    def _pair_batches(self, pairs: PairsDataset) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """(images, target parameters); with model.roll_in_crop the head_roll target is the
+        roll left in the aligned crop."""
+        roll = load_spec().param("head_roll").index
         for idx in index_batches(
             len(pairs), self.optim.batch_size, self.run_cfg.seed + 1, self.rt, 0
         ):
             items = [pairs[i] for i in idx]
-            yield (
-                torch.stack([it["image"] for it in items]),
-                torch.stack([it["params"] for it in items]),
-            )
+            params = torch.stack([it["params"] for it in items])
+            if pairs.crop_rolls is not None:
+                params[:, roll] -= torch.stack([it["crop_roll"] for it in items])
+            yield torch.stack([it["image"] for it in items]), params
 
     def _render(self, params: torch.Tensor, size: int) -> torch.Tensor:
         assert self.G is not None

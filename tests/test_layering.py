@@ -16,8 +16,9 @@ import ml, au_retarget_addon.core, rigs.spec, rigs.geometry
 for m in pkgutil.walk_packages(au_retarget_addon.core.__path__, "au_retarget_addon.core."):
     importlib.import_module(m.name)
 for m in pkgutil.walk_packages(ml.__path__, "ml."):
-    if m.name not in ("ml.render_pairs", "ml.bench_render_pairs", "ml.render_sensitivity"):
-        importlib.import_module(m.name)  # the three Blender scripts are not library modules
+    blender_scripts = ("render_pairs", "bench_render_pairs", "render_sensitivity", "crop_rolls")
+    if m.name.removeprefix("ml.") not in blender_scripts:
+        importlib.import_module(m.name)  # Blender scripts are not library modules
 assert "bpy" not in sys.modules
 print("ok")
 """

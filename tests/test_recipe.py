@@ -23,6 +23,7 @@ def _config(tmp: Path) -> RecipeConfig:
     cfg.generator = {**TINY, "model.image_size": 64}
     cfg.warmup = {**TINY, "model.image_size": 64}
     cfg.regressor = {**TINY, "optim.steps": 4, "model.image_size": 64, "loss.supervised": 1.0}
+    cfg.regressor["model.roll_in_crop"] = True  # adds the crop_rolls stages
     return cfg
 
 
@@ -42,6 +43,10 @@ def test_recipe_runs_every_stage_skips_done_ones_and_resumes_after_a_failure(tmp
     assert set(t["stage_seconds"]) == set(commands(cfg)) - {"ship"}
     assert shipped["tracking_speed"]["fps"] > 0 and shipped["known_limits"] == cfg.limits
     assert shipped["evaluation"]["pairs"] == 6 and "quantization" in shipped
+    assert shipped["roll_in_crop"] is True and {"crop_rolls", "eval_crop_rolls"} <= set(
+        t["stage_seconds"]
+    )
+    assert (Path(cfg.work) / "pairs_eval" / "crop_roll.npy").is_file()
     done = {p.stem: p.stat().st_mtime_ns for p in marks.glob("*.done")}
     assert set(done) == set(commands(cfg))
 
@@ -58,3 +63,11 @@ def test_recipe_runs_every_stage_skips_done_ones_and_resumes_after_a_failure(tmp
     run(cfg)  # resumes at the regressor; earlier stages stay done
     assert (marks / "generator.done").stat().st_mtime_ns == done["generator"]
     assert (marks / "export.done").stat().st_mtime_ns > done["export"]
+
+
+def test_crop_roll_stages_come_only_with_roll_in_crop(tmp_path):
+    cfg = _config(tmp_path)
+    names = list(commands(cfg))
+    assert names.index("generator") < names.index("crop_rolls") < names.index("warmup")
+    del cfg.regressor["model.roll_in_crop"]
+    assert not {"crop_rolls", "eval_crop_rolls"} & set(commands(cfg))

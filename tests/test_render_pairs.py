@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import time
@@ -10,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ml.pairs_layout import list_pairs, read_pair
+from ml.pairs_layout import list_pairs, read_crop_rolls, read_pair
 from rigs import load_spec
 
 pytestmark = pytest.mark.blender
@@ -202,3 +203,42 @@ def test_pairs_from_another_rig_spec_are_refused(full_run, tmp_path):
     (copy / "dataset.json").write_text(json.dumps(meta))
     with pytest.raises(PairsError, match="render them again"):
         PairsDataset(copy)
+
+
+def test_crop_roll_is_the_head_roll_of_a_rolled_frontal_face(bpy_clean):
+    sys.path.insert(0, str(SCRIPT.parent.parent))
+    from au_retarget_addon.core.align import crop_roll
+    from ml.render_pairs import PairRenderer
+
+    spec = load_spec()
+    renderer = PairRenderer(spec, 96, 4)
+    for roll in (-20.0, 0.0, 15.0):
+        params = spec.defaults()
+        params[spec.param("head_roll").index] = roll
+        _, _, _, m = renderer.place(params, 5, 0, randomize=False)
+        assert crop_roll(m) == pytest.approx(roll, abs=1.0)
+
+
+def test_crop_rolls_follow_the_renders_and_refuse_changed_pairs(full_run, tmp_path):
+    root = tmp_path / "pairs"
+    shutil.copytree(full_run, root)
+    cmd = [sys.executable, str(SCRIPT.parent / "crop_rolls.py"), "--", "--pairs", str(root)]
+    res = subprocess.run(cmd, capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr[-2000:]
+    rolls = read_crop_rolls(root)
+    assert rolls.shape == (10,) and np.isfinite(rolls).all()
+    j = load_spec().param("head_roll").index
+    head = np.array([read_pair(s).params[j] for s in list_pairs(root)])
+    assert np.corrcoef(head, rolls)[0, 1] > 0.8  # yaw and pitch together add the rest
+
+    stem = list_pairs(root)[4]  # a pair whose stored 5 points no longer fit its render
+    with np.load(stem.with_suffix(".npz")) as z:
+        arrays = {k: z[k] for k in z.files}
+    arrays["lm5"] = arrays["lm5"] + 1.0
+    np.savez(stem.with_suffix(".npz"), **arrays)
+    (root / "crop_roll.npy").unlink()
+    res = subprocess.run(cmd, capture_output=True, text=True)
+    assert (
+        res.returncode == 2 and str(stem) in res.stderr and "Render the pairs again" in res.stderr
+    )
+    assert not (root / "crop_roll.npy").exists()  # nothing half-written

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -83,6 +84,45 @@ def test_track_sample_video(bundle_dir, detector):
     au = [tracks.names.index(n) for n in tracks.names if n.startswith("AU")]
     calibrated = tracks.values[:, au]  # AU values minus the neutral frame's, clamped to [0, 1]
     assert (calibrated >= 0).all() and (calibrated <= 1).all()
+
+
+def _rotated_copy(src: Path, out: Path, degrees: float) -> Path:
+    """The video with every frame turned `degrees` counter-clockwise about its centre."""
+    import cv2
+
+    cap = cv2.VideoCapture(str(src))
+    fps = cap.get(cv2.CAP_PROP_FPS)
+    ok, frame = cap.read()
+    h, w = frame.shape[:2]
+    m = cv2.getRotationMatrix2D((w / 2, h / 2), degrees, 1.0)
+    writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
+    while ok:
+        writer.write(cv2.warpAffine(frame, m, (w, h), borderMode=cv2.BORDER_REPLICATE))
+        ok, frame = cap.read()
+    writer.release()
+    cap.release()
+    return out
+
+
+def test_a_roll_in_crop_bundle_adds_the_crop_angle(bundle_dir, detector, tmp_path):
+    """The same graph, its card saying roll_in_crop: head_roll is the graph's plus the roll
+    the alignment took out, so turning the video turns the keyed roll with it."""
+    in_crop = tmp_path / "in_crop.aurt"
+    shutil.copytree(bundle_dir, in_crop)
+    card = json.loads((in_crop / "model_card.json").read_text())
+    (in_crop / "model_card.json").write_text(json.dumps({**card, "roll_in_crop": True}))
+    plain, rolled = ModelBundle(bundle_dir, device="cpu"), ModelBundle(in_crop, device="cpu")
+    turned = _rotated_copy(MEDIA / "single_face.mp4", tmp_path / "turned.mp4", 12.0)
+    raw = TrackSettings(step=6, smoothing=None)
+    j = plain.names.index("head_roll")
+    base = track_video(MEDIA / "single_face.mp4", plain, detector, raw).values
+    upright = track_video(MEDIA / "single_face.mp4", rolled, detector, raw).values
+    tilted = track_video(turned, rolled, detector, raw).values
+    np.testing.assert_allclose(np.delete(upright, j, 1), np.delete(base, j, 1), atol=1e-5)
+    assert np.abs(upright[:, j] - base[:, j]).max() < 6  # a near-upright face: small angles
+    # counter-clockwise on screen is positive head_roll (the rig's sign: a rendered face
+    # rolled by r has a crop roll of r, tests/test_render_pairs.py)
+    assert np.median(tilted[:, j] - upright[:, j]) == pytest.approx(12.0, abs=2.0)
 
 
 def test_cancel_and_no_face(bundle_dir, detector):

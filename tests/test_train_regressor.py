@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -289,3 +290,71 @@ def test_own_backbone_starts_from_f_trains_with_r_and_is_what_the_bundle_runs(
     cont = [p.index for p in spec.params if not p.discrete]
     assert np.abs(got[:, cont] - ref[:, cont]).max() < 1e-3
     assert isinstance(FaceToParams(torch.nn.Identity(), model).parser, type(model.backbone))
+
+
+@pytest.fixture(scope="module")
+def rolled_pairs(tiny_pairs, tmp_path_factory) -> Path:
+    """The tiny pairs with their crop rolls (ml/crop_rolls.py, real Blender)."""
+    root = tmp_path_factory.mktemp("rolled") / "pairs"
+    shutil.copytree(tiny_pairs, root)
+    script = Path(__file__).resolve().parents[1] / "ml" / "crop_rolls.py"
+    res = subprocess.run(
+        [sys.executable, str(script), "--", "--pairs", str(root)], capture_output=True, text=True
+    )
+    assert res.returncode == 0, res.stderr[-2000:]
+    return root
+
+
+def test_roll_in_crop_trains_on_the_roll_left_in_the_crop_and_adds_it_back(
+    frozen, tiny_pairs, rolled_pairs, tmp_path
+):
+    from au_retarget_addon.core.bundle import BundleError, ModelBundle
+    from ml.config import load_config
+    from ml.device import Runtime
+    from ml.export import export_from_checkpoints
+    from ml.pairs_layout import PairsError, list_pairs, read_crop_rolls, read_pair
+    from ml.train_regressor import RegressorTrainer, TrainRegressorConfig
+
+    off = [f"loss.{k}=0" for k in ("content", "identity", "parameter", "loopback", "adversarial")]
+    sets = [f"data.real={frozen['real']}", f"frozen.parser={frozen['f']}", *TINY_R, *off]
+    sets += ["loss.supervised=1", "model.roll_in_crop=true", "optim.steps=2"]
+    cpu = Runtime(torch.device("cpu"))
+    cfg = load_config(TrainRegressorConfig, None, [*sets, f"data.pairs={tiny_pairs}"])
+    cfg.run.dir = str(tmp_path / "refused")
+    with pytest.raises(PairsError, match=r"crop_roll\.npy is missing; write it with"):
+        RegressorTrainer(cfg, cpu)  # refused before the first step
+
+    # the head_roll target is the render's roll minus its crop roll; the rest is unchanged
+    cfg = load_config(TrainRegressorConfig, None, [*sets, f"data.pairs={rolled_pairs}"])
+    cfg.run.dir = str(tmp_path / "peek")
+    assert cfg.model.roll_in_crop
+    rolls, roll = read_crop_rolls(rolled_pairs), load_spec().param("head_roll").index
+    stored = {}
+    for stem in list_pairs(rolled_pairs):
+        p = read_pair(stem).params
+        stored[tuple(np.delete(p, roll).round(4))] = (p, rolls[int(stem.name)])
+    _, targets = next(RegressorTrainer(cfg, cpu).pairs)
+    for t in targets.numpy():
+        p, r = stored[tuple(np.delete(t, roll).round(4))]
+        assert t[roll] == pytest.approx(p[roll] - r, abs=1e-4) and abs(r) > 0.01
+
+    run = tmp_path / "r"
+    _run("ml.train_regressor", *sets, f"data.pairs={rolled_pairs}", f"run.dir={run}")
+    bundle = export_from_checkpoints(run / "last.pt", frozen["f"], tmp_path / "bundle")
+    b = ModelBundle(bundle, load_spec().hash(), device="cpu")
+    assert b.roll_in_crop and b.card["roll_in_crop"] is True
+    items = [read_pair(s) for s in list_pairs(rolled_pairs)[:6]]
+    crops = np.stack([it.image for it in items])
+    with pytest.raises(BundleError, match="relative to the aligned crop"):
+        b.run(crops)
+    r = np.array([-40.0, -5.0, 0.0, 3.0, 12.0, 40.0])
+    graph, out = b.run(crops, crop_rolls=np.zeros(6)), b.run(crops, crop_rolls=r)
+    np.testing.assert_allclose(out[:, roll], np.clip(graph[:, roll] + r, -30, 30), atol=1e-4)
+    np.testing.assert_array_equal(np.delete(out, roll, 1), np.delete(graph, roll, 1))
+
+    # evaluation adds each pair's crop roll back, and needs the file to
+    cmd = [sys.executable, "-m", "ml.eval_regressor", "--bundle", str(bundle), "--pairs"]
+    res = subprocess.run(cmd + [str(rolled_pairs)], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr[-2000:]
+    res = subprocess.run(cmd + [str(tiny_pairs)], capture_output=True, text=True)
+    assert res.returncode == 2 and "crop_roll.npy is missing" in res.stderr

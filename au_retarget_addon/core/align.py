@@ -86,6 +86,16 @@ def align_face(
     return crop, m
 
 
+def crop_roll(m: np.ndarray) -> float:
+    """Degrees of in-plane rotation that the alignment `m` takes out of the face.
+
+    In the rig's head_roll sign: a face rolled by r degrees (and otherwise frontal) gives
+    about r. A regressor trained on head_roll minus this angle (model.roll_in_crop) reads
+    only what the crop still shows; the tracker adds its own crop's angle back.
+    """
+    return float(np.degrees(np.arctan2(m[1, 0], m[0, 0])))
+
+
 def transform_points(m: np.ndarray, points: np.ndarray) -> np.ndarray:
     """Apply a 2x3 matrix to (N, 2) points."""
     pts = np.asarray(points, dtype=np.float64)

@@ -46,7 +46,8 @@ def providers(prefer: str = "auto") -> list[str]:
     return ["CPUExecutionProvider"]
 
 
-def _read_card(path: Path) -> dict[str, Any]:
+def read_card(path: Path) -> dict[str, Any]:
+    """The model card of the bundle folder `path`, checked for the keys tracking needs."""
     card_path = path / CARD_FILE
     if not card_path.is_file():
         raise BundleError(f"model bundle {path} has no {CARD_FILE}")
@@ -71,7 +72,7 @@ class ModelBundle:
         self.path = Path(path)
         if not self.path.is_dir():
             raise BundleError(f"model bundle {self.path} does not exist")
-        self.card = _read_card(self.path)
+        self.card = read_card(self.path)
         if spec_hash is not None and self.card["spec_hash"] != spec_hash:
             raise BundleError(
                 f"model bundle {self.path} was trained for rig spec "
@@ -80,6 +81,8 @@ class ModelBundle:
         inp = self.card["input"]
         self.input = InputSpec(int(inp["size"]), tuple(inp["mean"]), tuple(inp["std"]))
         self.names: list[str] = list(self.card["outputs"])
+        # the graph reads head_roll relative to the aligned crop; run() adds the crop's angle
+        self.roll_in_crop = bool(self.card.get("roll_in_crop", False))
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads
         model = self.path / MODEL_FILE
@@ -107,11 +110,23 @@ class ModelBundle:
         x = crops.astype(np.float32).transpose(0, 3, 1, 2) / 255.0
         return (x - mean) / std
 
-    def run(self, crops: np.ndarray, batch: int = 32) -> np.ndarray:
-        """Parameters for each crop, in the card's order (float32)."""
+    def run(
+        self, crops: np.ndarray, batch: int = 32, *, crop_rolls: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Parameters for each crop, in the card's order (float32).
+
+        `crop_rolls` (N,): the degrees of roll each crop's alignment took out
+        (`align.crop_roll` of its matrix). A bundle whose card says roll_in_crop needs them:
+        its head_roll output is the graph's plus the crop's, kept in the rig's range."""
         if crops.ndim != 4 or crops.shape[1:] != (self.input.size, self.input.size, 3):
             raise BundleError(
                 f"crops must be (N, {self.input.size}, {self.input.size}, 3), got {crops.shape}"
+            )
+        got = None if crop_rolls is None else np.shape(crop_rolls)
+        if self.roll_in_crop and got != (len(crops),):
+            raise BundleError(
+                f"model bundle {self.path} reads head roll relative to the aligned crop: "
+                f"give one crop roll per crop ({len(crops)}), not {got}"
             )
         name = self.session.get_inputs()[0].name
         outs = []
@@ -121,4 +136,8 @@ class ModelBundle:
             return np.zeros((0, len(self.names)), np.float32)
         result = np.concatenate(outs).astype(np.float32)
         self._check_width(result.shape[1])
+        if self.roll_in_crop:
+            j = self.names.index("head_roll")
+            lo, hi = self.card["ranges"]["head_roll"]
+            result[:, j] = np.clip(result[:, j] + np.asarray(crop_rolls, np.float32), lo, hi)
         return result

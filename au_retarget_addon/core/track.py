@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .align import align_face
+from .align import align_face, crop_roll
 from .bundle import ModelBundle
 from .detect import Detection, FaceDetector
 from .smoothing import OneEuroConfig, smooth_track
@@ -109,13 +109,14 @@ def track_video(
     size = bundle.input.size
     frames, times, conf, valid, cuts = [], [], [], [], set()
     rows: dict[int, np.ndarray] = {}  # row -> parameters; crops are inferred in batches
-    pending: list[tuple[int, np.ndarray]] = []
+    pending: list[tuple[int, np.ndarray, float]] = []  # row, crop, crop roll
 
     def flush() -> None:
         if pending:
             clock.lap("align")
-            out = bundle.run(np.stack([c for _, c in pending]), s.batch)
-            rows.update({r: v for (r, _), v in zip(pending, out, strict=True)})
+            rolls = np.array([roll for _, _, roll in pending])
+            out = bundle.run(np.stack([c for _, c, _ in pending]), s.batch, crop_rolls=rolls)
+            rows.update({r: v for (r, _, _), v in zip(pending, out, strict=True)})
             pending.clear()
             clock.lap("infer")
 
@@ -144,7 +145,8 @@ def track_video(
                         cuts.add(len(frames) - 1)
                     valid.append(True)
                     conf.append(det.score)
-                    pending.append((len(frames) - 1, align_face(image, det.points, size)[0]))
+                    crop, m = align_face(image, det.points, size)
+                    pending.append((len(frames) - 1, crop, crop_roll(m)))
                     if len(pending) >= s.batch:  # memory stays flat however long the video
                         flush()
                 clock.lap("align")
