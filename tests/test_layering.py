@@ -16,7 +16,10 @@ import ml, au_retarget_addon.core, rigs.spec, rigs.geometry
 for m in pkgutil.walk_packages(au_retarget_addon.core.__path__, "au_retarget_addon.core."):
     importlib.import_module(m.name)
 for m in pkgutil.walk_packages(ml.__path__, "ml."):
-    blender_scripts = ("render_pairs", "bench_render_pairs", "render_sensitivity", "crop_rolls")
+    blender_scripts = (
+        "render_pairs", "bench_render_pairs", "render_sensitivity", "crop_rolls",
+        "landmark_displacement",
+    )  # fmt: skip
     if m.name.removeprefix("ml.") not in blender_scripts:
         importlib.import_module(m.name)  # Blender scripts are not library modules
 assert "bpy" not in sys.modules
