@@ -6,8 +6,8 @@ the face (runs inside Blender, like ml/render_pairs.py).
 
 The rig is posed for every stored pair as render_pairs posed it (same parameters, same
 seeded camera and light) and the alignment matrix is computed again without rendering
-(about 10 ms a pair). The pair's stored 5 points must come out again to within 0.05 px,
-so the angles belong to these images. Writes DIR/crop_roll.npy: degrees in the rig's
+(12,000 pairs took 89 s on 2 cores). The pair's stored 5 points must come out again to
+within 0.05 px, so the angles belong to these images. Writes DIR/crop_roll.npy: degrees in the rig's
 head_roll sign, NaN for pairs not rendered yet. A regressor with model.roll_in_crop learns
 head_roll minus this angle; the tracker adds its own crop's angle back. A killed run
 writes nothing and starts again.
