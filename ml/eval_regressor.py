@@ -64,21 +64,17 @@ def predict(
     data must then carry crop rolls)."""
     own = getattr(regressor, "backbone", None) is not None  # R parses images itself
     in_crop = bool(getattr(getattr(regressor, "cfg", None), "roll_in_crop", False))
+    roll = load_spec().param("head_roll")
     true, pred = [], []
     for s in range(0, len(data), batch):
         items = [data[i] for i in range(s, min(s + batch, len(data)))]
         images = fit_size(torch.stack([it["image"] for it in items]), size).to(device)
         pred.append(regressor(images if own else parser(images))["params"].cpu().numpy())
-        if in_crop:
-            pred[-1] = _add_crop_roll(pred[-1], np.array([it["crop_roll"] for it in items]))
+        if in_crop:  # as ModelBundle.run adds it, kept in the rig's range
+            rolls = np.array([it["crop_roll"] for it in items])
+            pred[-1][:, roll.index] = np.clip(pred[-1][:, roll.index] + rolls, roll.min, roll.max)
         true.append(torch.stack([it["params"] for it in items]).numpy())
     return np.concatenate(true), np.concatenate(pred)
-
-
-def _add_crop_roll(pred: np.ndarray, crop_rolls: np.ndarray) -> np.ndarray:
-    p = load_spec().param("head_roll")
-    pred[:, p.index] = np.clip(pred[:, p.index] + crop_rolls, p.min, p.max)
-    return pred
 
 
 def predict_bundle(

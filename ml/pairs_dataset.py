@@ -8,7 +8,14 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from .pairs_layout import PairsError, check_spec, list_pairs, read_crop_rolls, read_pair
+from .pairs_layout import (
+    CROP_ROLL_FILE,
+    PairsError,
+    check_spec,
+    list_pairs,
+    read_crop_rolls,
+    read_pair,
+)
 
 
 class PairsDataset(Dataset):
@@ -43,7 +50,7 @@ class PairsDataset(Dataset):
             late = [s for s in self.stems if not np.isfinite(self.crop_rolls[int(s.name)])]
             if late:
                 raise PairsError(
-                    f"{self.root / 'crop_roll.npy'} has no angle for {len(late)} pairs (first: "
+                    f"{self.root / CROP_ROLL_FILE} has no angle for {len(late)} pairs (first: "
                     f"{late[0]}); run `python ml/crop_rolls.py -- --pairs {self.root}` again"
                 )
 
