@@ -23,7 +23,15 @@ Effect = tuple[str, str, str, float]
 # Version of the rig's geometry (rigs/surface.py and friends). Part of the spec hash, so
 # data and models made from an older face are refused. 2: eyes closer, mouth lower.
 # 3: renders are aligned at the detector's 5 points (rigs.geometry.DETECTOR_OFFSETS).
-RIG_VERSION = 3
+# 4: AU translations AU_LOC_GAIN times larger.
+RIG_VERSION = 4
+
+# Every AU translation gain below is multiplied by this. The gains were first set by eye
+# and moved the landmarks far less than real faces do: at intensity 5, AU12 moved a mouth
+# corner 0.06 inter-ocular distances (ml/landmark_displacement.py), where real full smiles
+# move it about 0.2 to 0.3. Rotations (lids, jaw) and scales are not multiplied: they were
+# set against the lid closing and the jaw opening, which the renders match.
+AU_LOC_GAIN = 3.0
 
 # (name, parent, deforms): parents come before children.
 BONES: list[tuple[str, str | None, bool]] = [
@@ -323,6 +331,14 @@ AU_SINGLE: list[tuple[str, str, list[Effect]]] = [
         ],
     ),
 ]
+
+
+def _amplified(effects: list[Effect]) -> list[Effect]:
+    return [(b, ch, ax, g * AU_LOC_GAIN if ch == "loc" else g) for b, ch, ax, g in effects]
+
+
+AU_SPLIT = [(code, doc, _amplified(effects)) for code, doc, effects in AU_SPLIT]
+AU_SINGLE = [(code, doc, _amplified(effects)) for code, doc, effects in AU_SINGLE]
 
 # Action descriptor 30: jaw sideways, in [-1, 1]; + moves the jaw to the face's left.
 AD30: dict[str, Any] = {
