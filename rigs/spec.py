@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 
@@ -107,6 +108,50 @@ class RigSpec:
         groups = self.facs_groups()
         cols = [vectors[..., idx].mean(axis=-1) * FACS_SCALE for idx in groups.values()]
         return list(groups), np.stack(cols, axis=-1)
+
+    def mirror(self) -> tuple[np.ndarray, np.ndarray]:
+        """How the face's mirror image (a horizontal flip) reads in parameters: for each
+        parameter i, the parameter `source[i]` it takes its value from and `sign[i]` for that
+        value's offset from its default. AU12_L takes AU12_R's value (sign 1); head_yaw,
+        head_roll, gaze_yaw and AD30 keep their own, negated (sign -1). Worked out from the
+        effects (left and right bones swapped, x translation and y/z rotation negated), so a
+        parameter whose mirror the rig cannot pose is refused by name."""
+
+        def key(effects: Iterable[Effect], flip: float) -> tuple:
+            return tuple(
+                sorted(
+                    (e.bone, e.channel, e.axis, round(flip * e.gain, 6), e.style) for e in effects
+                )
+            )
+
+        def mirrored(e: Effect) -> Effect:
+            bone = e.bone
+            if bone.endswith((".L", ".R")):
+                bone = bone[:-1] + ("R" if bone.endswith(".L") else "L")
+            sign = -1.0 if (e.channel, e.axis) in data.MIRRORED else 1.0
+            return Effect(bone, e.channel, e.axis, sign * e.gain, e.style)
+
+        by_effects = {key(p.effects, 1.0): p for p in self.params}
+        source = np.zeros(self.size, dtype=np.int64)
+        sign = np.ones(self.size, dtype=np.float32)
+        for p in self.params:
+            m = [mirrored(e) for e in p.effects]
+            q = by_effects.get(key(m, 1.0))
+            if q is None and key(m, -1.0) == key(p.effects, 1.0):
+                q, sign[p.index] = p, -1.0
+                if not np.isclose(p.default - p.min, p.max - p.default):
+                    raise RigSpecError(
+                        f"parameter {p.name!r}: its mirror negates it, but its range is not "
+                        "symmetric about its default"
+                    )
+            if (
+                q is None
+                or q.group != p.group
+                or (q.min, q.max, q.default) != (p.min, p.max, p.default)
+            ):
+                raise RigSpecError(f"parameter {p.name!r}: no parameter poses its mirror image")
+            source[p.index] = q.index
+        return source, sign
 
     def to_dict(self) -> dict:
         return {

@@ -242,3 +242,40 @@ def test_crop_rolls_follow_the_renders_and_refuse_changed_pairs(full_run, tmp_pa
         res.returncode == 2 and str(stem) in res.stderr and "Render the pairs again" in res.stderr
     )
     assert not (root / "crop_roll.npy").exists()  # nothing half-written
+
+
+def test_a_flipped_render_is_the_render_of_the_mirrored_parameters(bpy_clean):
+    # RigSpec.mirror is what the regressor's flip augmentation trains on: a flipped face
+    # must look like the rig posed with the mirrored parameters. Label masks are compared,
+    # left and right labels swapped (the key light is not symmetric, so not the pixels).
+    # The crop itself is not exactly symmetric (the template's eye midpoint is 0.44 px right
+    # of the 96 px crop's flip axis), so the bar is how well a flipped neutral face matches
+    # itself.
+    sys.path.insert(0, str(SCRIPT.parent.parent))
+    from ml.augment import flip_map
+    from ml.render_pairs import PairRenderer
+
+    spec = load_spec()
+    d = spec.defaults()
+    source, sign = spec.mirror()
+    renderer = PairRenderer(spec, 96, 1)
+    swap = flip_map(spec.labels).numpy()
+
+    def agreement(flip_of: np.ndarray, p: np.ndarray) -> float:
+        flipped = swap[renderer.render(flip_of, 0, 0, randomize=False).mask[:, ::-1]]
+        mask = renderer.render(p, 0, 0, randomize=False).mask
+        face = (mask > 0) | (flipped > 0)
+        return float(np.mean(mask[face] == flipped[face]))
+
+    neutral = agreement(d, d)
+    assert neutral > 0.9
+    sideways = (("head_yaw", 18.0), ("head_roll", 9.0), ("gaze_yaw", 15.0), ("AD30", 0.8))
+    one_sided = (("AU12_L", 1.0), ("AU43_R", 1.0), ("AU2_L", 1.0))
+    for posed in (sideways, one_sided):
+        params = d.copy()
+        for name, value in posed:
+            params[spec.param(name).index] = value
+        mirrored = d + sign * (params[source] - d[source])
+        assert agreement(params, mirrored) > neutral - 0.01, posed
+        # without mirroring the parameters it does not match
+        assert agreement(params, params) < neutral - 0.05, posed

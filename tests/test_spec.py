@@ -80,3 +80,37 @@ def test_every_effect_bone_exists_in_bone_list():
     for p in load_spec().params:
         for e in p.effects:
             assert e.bone in names, (p.name, e.bone)
+
+
+def test_mirror_swaps_sides_and_negates_sideways_parameters():
+    spec = load_spec()
+    source, sign = spec.mirror()
+    names = spec.names
+
+    def mirror_of(name: str) -> tuple[str, float]:
+        i = names.index(name)
+        return names[source[i]], float(sign[i])
+
+    assert mirror_of("AU12_L") == ("AU12_R", 1.0) and mirror_of("AU12_R") == ("AU12_L", 1.0)
+    for name in ("head_yaw", "head_roll", "gaze_yaw", "AD30"):
+        assert mirror_of(name) == (name, -1.0)
+    for name in ("head_pitch", "gaze_pitch", "AU26", "id_face_width", "brow_style"):
+        assert mirror_of(name) == (name, 1.0)
+    # mirroring twice is the identity
+    np.testing.assert_array_equal(source[source], np.arange(spec.size))
+    np.testing.assert_array_equal(sign[source] * sign, np.ones(spec.size))
+
+
+def test_a_parameter_the_rig_cannot_mirror_is_named():
+    from dataclasses import replace
+
+    from rigs.spec import Effect
+
+    spec = load_spec()
+    i = spec.names.index("AU12_L")
+    lopsided = replace(
+        spec.params[i], effects=(*spec.params[i].effects, Effect("nose", "loc", "x", 0.1))
+    )
+    broken = replace(spec, params=(*spec.params[:i], lopsided, *spec.params[i + 1 :]))
+    with pytest.raises(RigSpecError, match="AU12_L"):
+        broken.mirror()
