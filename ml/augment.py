@@ -2,7 +2,8 @@
 
 Heavy on purpose: the parser trains on renders and must work on real faces, so colour,
 contrast, noise, blur and grey-scale vary widely. Horizontal flips swap the left and right
-labels so the mask stays right.
+labels so the mask stays right, or the left and right parameters (`mirror_params`) so the
+rig's parameters stay right.
 """
 
 from __future__ import annotations
@@ -71,6 +72,26 @@ def appearance(images: torch.Tensor, cfg: AugmentConfig, g: torch.Generator) -> 
     noise = torch.randn(x.shape, generator=g) * _u(g, b, 0, cfg.noise).view(b, 1, 1, 1)
     x = (x + noise).clamp(0, 1)
     return x
+
+
+def mirror_params(
+    images: torch.Tensor,
+    params: torch.Tensor,
+    mirror: tuple[torch.Tensor, torch.Tensor],
+    defaults: torch.Tensor,
+    p: float,
+    g: torch.Generator,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Flip each face horizontally with probability p and mirror its rig parameters to
+    match: images (B, 3, H, W), params (B, P); `mirror` is `RigSpec.mirror()` as tensors
+    (source index, sign) and `defaults` the spec's defaults. Returns new tensors."""
+    flip = torch.rand(images.shape[0], generator=g) < p
+    images, params = images.clone(), params.clone()
+    if flip.any():
+        source, sign = mirror
+        images[flip] = images[flip].flip(-1)
+        params[flip] = defaults + sign * (params[flip][:, source] - defaults[source])
+    return images, params
 
 
 def flip_map(labels: tuple[str, ...] | list[str]) -> torch.Tensor:

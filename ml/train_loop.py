@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import math
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ from tqdm import tqdm
 from rigs.spec import RigSpec
 
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from .config import dump_toml
+from .config import ConfigError, dump_toml
 from .device import Runtime
 from .errors import MLError
 
@@ -40,6 +41,21 @@ class OptimConfig:
     weight_decay: float = 0.0
     batch_size: int = 16
     steps: int = 20000
+    # "constant", or "cosine": from lr at step 0 down to lr * lr_floor at `steps`, by the
+    # step number alone, so a resumed run goes on exactly where it stopped
+    schedule: str = "constant"
+    lr_floor: float = 0.0
+
+
+SCHEDULES = ("constant", "cosine")
+
+
+def lr_at(optim: OptimConfig, step: int) -> float:
+    """The learning rate of training step `step` (0-based) under `optim.schedule`."""
+    if optim.schedule == "constant":
+        return optim.lr
+    t = min(step, optim.steps) / max(optim.steps, 1)
+    return optim.lr * (optim.lr_floor + (1 - optim.lr_floor) * 0.5 * (1 + math.cos(math.pi * t)))
 
 
 @dataclass
@@ -90,6 +106,12 @@ class Trainer:
         self.cfg, self.rt, self.spec, self.data, self.workers = cfg, rt, spec, data, workers
         self.run_cfg: RunConfig = cfg.run
         self.optim: OptimConfig = cfg.optim
+        if self.optim.schedule not in SCHEDULES:
+            raise ConfigError(
+                f"optim.schedule must be one of {', '.join(SCHEDULES)}, not {self.optim.schedule!r}"
+            )
+        if not 0.0 <= self.optim.lr_floor <= 1.0:
+            raise ConfigError(f"optim.lr_floor must be in [0, 1], not {self.optim.lr_floor}")
         self.run = Path(self.run_cfg.dir)
         if rt.main:
             self.run.mkdir(parents=True, exist_ok=True)
@@ -175,6 +197,9 @@ class Trainer:
         for batch in loader:
             if self.step >= self.optim.steps:
                 break
+            lr = lr_at(self.optim, self.step)
+            for group in self.opt.param_groups:
+                group["lr"] = lr
             loss, parts = self.loss(batch)
             self.opt.zero_grad(set_to_none=True)
             self.scaler.scale(loss).backward()
@@ -186,7 +211,7 @@ class Trainer:
             if self._due(run.log_every):
                 rate = seen / (time.perf_counter() - start)
                 bar.set_postfix(loss=f"{parts['loss']:.4f}", img_s=f"{rate:.1f}")
-                self._log({"step": self.step, **parts, "images_per_s": rate})
+                self._log({"step": self.step, **parts, "lr": lr, "images_per_s": rate})
             if self._due(run.ckpt_every):
                 self.save()
             if self._due(run.sample_every) and rt.main:

@@ -20,7 +20,7 @@ import torch
 
 from rigs.spec import RigSpec, load_spec
 
-from .augment import AugmentConfig, appearance
+from .augment import AugmentConfig, appearance, mirror_params
 from .checkpoint import load_checkpoint
 from .config import ConfigError
 from .device import Runtime
@@ -75,8 +75,8 @@ class TrainRegressorConfig:
     data: RegressorDataConfig = field(default_factory=RegressorDataConfig)
     frozen: FrozenConfig = field(default_factory=FrozenConfig)
     loss: RegressorLossConfig = field(default_factory=RegressorLossConfig)
-    # for the supervised pairs: renders must stand in for real faces. No flips: a flipped
-    # face needs mirrored parameters.
+    # for the supervised pairs: renders must stand in for real faces. A flipped pair gets
+    # mirrored parameters (RigSpec.mirror): AU12_L and AU12_R swap, yaw and roll negate.
     augment: AugmentConfig = field(default_factory=lambda: AugmentConfig(flip_p=0.0))
     optim: OptimConfig = field(default_factory=lambda: OptimConfig(lr=1e-4, beta1=0.9))
     run: RunConfig = field(default_factory=lambda: RunConfig(dir="runs/regressor"))
@@ -93,8 +93,6 @@ class RegressorTrainer(Trainer):
     kind = "regressor"
 
     def __init__(self, cfg: TrainRegressorConfig, rt: Runtime) -> None:
-        if cfg.augment.flip_p > 0:  # checked before anything is loaded
-            raise ConfigError("augment.flip_p must be 0: a flipped face needs mirrored parameters")
         check_groups(cfg.loss.supervised_groups)
         spec = load_spec()
         torch.manual_seed(cfg.run.seed)
@@ -124,6 +122,9 @@ class RegressorTrainer(Trainer):
         if cfg.loss.supervised > 0:  # opened here, so a bad dataset fails before step 1
             pairs = PairsDataset(cfg.data.pairs, "train", 20, crop_roll=cfg.model.roll_in_crop)
             self.pairs = iter(self._pair_batches(pairs))
+            source, sign = spec.mirror()
+            self.mirror = (torch.from_numpy(source), torch.from_numpy(sign))
+            self.defaults = torch.from_numpy(spec.defaults())
         five = ("content", "identity", "parameter", "loopback", "adversarial")
         self.unsupervised = any(getattr(cfg.loss, k) > 0 for k in five)
         if not self.unsupervised and self.pairs is None:
@@ -179,6 +180,10 @@ class RegressorTrainer(Trainer):
             if self.cfg.data.augment_pairs:
                 g = torch.Generator().manual_seed(self.run_cfg.seed * 7919 + self.step)
                 images = appearance(images, self.cfg.augment, g)
+                if self.cfg.augment.flip_p > 0:
+                    images, params = mirror_params(
+                        images, params, self.mirror, self.defaults, self.cfg.augment.flip_p, g
+                    )
             out = self._regress(images.to(self.rt.device))
             assert isinstance(self.model, Regressor)
             parts["supervised"], logged["supervised_mae"] = supervised_loss(

@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from au_retarget_addon.core.detect import DEFAULT_MODEL_DIR
+from ml.augment import mirror_params
 from ml.checkpoint import load_checkpoint
 from ml.identity import fetch as fetch_identity
 from ml.mtcnn import fetch as fetch_mtcnn
@@ -166,9 +167,14 @@ def test_loss_switches_skip_terms_and_the_warm_up_needs_no_generator(frozen, tin
     off = [f"loss.{k}=0" for k in ("content", "identity", "loopback", "adversarial")]
     run = tmp_path / "warm"
     groups = "loss.supervised_groups={ au = 4.0, pose = 1.0 }"  # weighted by group
+    # flipped pairs with mirrored parameters, and a cosine learning rate, as the recipe's
     _run("ml.train_regressor", *common, *off, "loss.parameter=0", "loss.supervised=1", groups,
-         "optim.steps=3", f"run.dir={run}")  # fmt: skip
+         "optim.steps=4", "augment.flip_p=0.5", "optim.schedule=cosine", "optim.lr=0.001",
+         "optim.lr_floor=0.1", "run.log_every=1", f"run.dir={run}")  # fmt: skip
     rows = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    # step k (1-based in the log) trained at lr_at(k - 1): 1e-3 down toward 1e-4
+    expected = [1e-3 * (0.1 + 0.9 * (1 + np.cos(np.pi * k / 4)) / 2) for k in range(4)]
+    np.testing.assert_allclose([r["lr"] for r in rows], expected, rtol=1e-6)
     assert set(rows[-1]) & {"content", "identity", "parameter", "loopback", "adversarial"} == set()
     assert "supervised" in rows[-1]
 
@@ -182,10 +188,10 @@ def test_loss_switches_skip_terms_and_the_warm_up_needs_no_generator(frozen, tin
     res = subprocess.run(cmd, capture_output=True, text=True)
     assert res.returncode == 2 and "every loss weight is 0" in res.stderr
 
-    flip = [*common, "loss.supervised=1", "augment.flip_p=0.5", f"run.dir={tmp_path / 'y'}"]
-    cmd = [sys.executable, "-m", "ml.train_regressor", *sum((["--set", s] for s in flip), [])]
+    bad = [*common, "loss.supervised=1", "optim.schedule=linear", f"run.dir={tmp_path / 'y'}"]
+    cmd = [sys.executable, "-m", "ml.train_regressor", *sum((["--set", s] for s in bad), [])]
     res = subprocess.run(cmd, capture_output=True, text=True)
-    assert res.returncode == 2 and "augment.flip_p must be 0" in res.stderr
+    assert res.returncode == 2 and "optim.schedule must be one of constant, cosine" in res.stderr
 
     bad = [*common, "loss.supervised=1", "loss.supervised_groups={ aus = 1.0 }"]
     cmd = [sys.executable, "-m", "ml.train_regressor", *sum((["--set", s] for s in bad), [])]
@@ -194,6 +200,38 @@ def test_loss_switches_skip_terms_and_the_warm_up_needs_no_generator(frozen, tin
     )
     assert res.returncode == 2 and "loss.supervised_groups: unknown group 'aus'" in res.stderr
     assert not (tmp_path / "z").exists()  # refused before anything is written
+
+
+def test_flipped_pairs_get_mirrored_parameters():
+    spec = load_spec()
+    source, sign = spec.mirror()
+    mirror = (torch.from_numpy(source), torch.from_numpy(sign))
+    d = torch.from_numpy(spec.defaults())
+    images = torch.rand(3, 3, 8, 8)
+    params = d.repeat(3, 1)
+    params[:, spec.param("AU12_L").index] = torch.tensor([0.2, 0.5, 0.9])
+    params[:, spec.param("head_yaw").index] = 20.0
+    params[:, spec.param("id_face_width").index] = 0.7
+    g = torch.Generator().manual_seed(0)
+    out_images, out = mirror_params(images, params, mirror, d, 1.0, g)
+    torch.testing.assert_close(out_images, images.flip(-1))
+    torch.testing.assert_close(out[:, spec.param("AU12_R").index], torch.tensor([0.2, 0.5, 0.9]))
+    assert (out[:, spec.param("AU12_L").index] == 0).all()
+    assert (out[:, spec.param("head_yaw").index] == -20.0).all()
+    assert (out[:, spec.param("id_face_width").index] == 0.7).all()
+    twice = mirror_params(out_images, out, mirror, d, 1.0, g)
+    torch.testing.assert_close(twice[0], images)
+    torch.testing.assert_close(twice[1], params)
+    kept = mirror_params(images, params, mirror, d, 0.0, g)  # flip_p 0: nothing changes
+    torch.testing.assert_close(kept[1], params)
+    # flip_p 0.5 flips some of a batch, each face with its own parameters
+    many_images = torch.rand(64, 3, 8, 8)
+    batch = params[:1].repeat(64, 1)
+    flipped_images, flipped = mirror_params(many_images, batch, mirror, d, 0.5, g)
+    was_flipped = flipped[:, spec.param("head_yaw").index] < 0
+    assert 10 < int(was_flipped.sum()) < 54
+    torch.testing.assert_close(flipped_images[was_flipped], many_images[was_flipped].flip(-1))
+    torch.testing.assert_close(flipped_images[~was_flipped], many_images[~was_flipped])
 
 
 def test_resume_restores_the_discriminator_exactly(frozen, tmp_path):
