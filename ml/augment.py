@@ -85,13 +85,24 @@ def mirror_params(
     """Flip each face horizontally with probability p and mirror its rig parameters to
     match: images (B, 3, H, W), params (B, P); `mirror` is `RigSpec.mirror()` as tensors
     (source index, sign) and `defaults` the spec's defaults. Returns new tensors."""
-    flip = torch.rand(images.shape[0], generator=g) < p
-    images, params = images.clone(), params.clone()
+    images, flip = flip_some(images, p, g)
+    params = params.clone()
     if flip.any():
         source, sign = mirror
-        images[flip] = images[flip].flip(-1)
         params[flip] = defaults + sign * (params[flip][:, source] - defaults[source])
     return images, params
+
+
+def flip_some(
+    images: torch.Tensor, p: float, g: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Flip each of images (B, C, H, W) horizontally with probability p: (a new tensor,
+    the (B,) bool mask of those flipped)."""
+    flip = torch.rand(images.shape[0], generator=g) < p
+    images = images.clone()
+    if flip.any():
+        images[flip] = images[flip].flip(-1)
+    return images, flip
 
 
 def flip_map(labels: tuple[str, ...] | list[str]) -> torch.Tensor:

@@ -20,7 +20,7 @@ import torch
 
 from rigs.spec import RigSpec, load_spec
 
-from .augment import AugmentConfig, appearance, mirror_params
+from .augment import AugmentConfig, appearance, flip_some, mirror_params
 from .checkpoint import load_checkpoint
 from .config import ConfigError
 from .device import Runtime
@@ -43,6 +43,9 @@ class RegressorDataConfig:
     real: str = "data/real_faces.npz"  # from `python -m ml.real_faces`
     pairs: str = "data/pairs"  # rendered pairs, used only with loss.supervised > 0
     augment_pairs: bool = True  # the parser's appearance augmentation on those pairs
+    # share of the real frames flipped horizontally for the five losses (they need no
+    # labels, so a mirrored face is just another face)
+    flip_real: float = 0.0
     holdout_every: int = 10
     workers: int = 2
 
@@ -198,7 +201,11 @@ class RegressorTrainer(Trainer):
         """The paper's five losses on a batch of real faces; a loss whose weight is 0 is
         not computed (the ablation switches)."""
         w, spec = self.cfg.loss, self.spec
-        real = batch["image"].to(self.rt.device)
+        real = batch["image"]
+        if self.cfg.data.flip_real > 0:
+            g = torch.Generator().manual_seed(self.run_cfg.seed * 104729 + self.step)
+            real, _ = flip_some(real, self.cfg.data.flip_real, g)
+        real = real.to(self.rt.device)
         size = real.shape[-1]
         parsed = self.F(real)
         p = self._regress(real, parsed)["params"]

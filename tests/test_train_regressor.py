@@ -95,6 +95,7 @@ def test_tiny_unsupervised_run_trains_only_the_regressor(frozen, tmp_path):
         "data.workers=0",
         f"run.dir={run}",
         "data.holdout_every=100",
+        "data.flip_real=0.5",  # as the recipe's
     )
     summary = json.loads((run / "summary.json").read_text())
     assert summary["step"] == 6 and np.isfinite(summary["final_loss"])
