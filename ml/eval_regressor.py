@@ -10,7 +10,9 @@ never used for training, so identities are unseen).
 
 Writes `eval.json` and `eval.md` beside the regressor checkpoint; with `--bundle` (the ONNX
 graph that ships, e.g. quantised) it evaluates through onnxruntime and writes the
-evaluation into the bundle's model card.
+evaluation into the bundle's model card. `--bundle B --mirror` also prints the table on
+the same pairs flipped, with mirrored parameters, and how differently the model reads a
+face and its mirror image (a model that reads both sides alike scores 0 there).
 
 On DISFA or BP4D, `--published FILE` prints published figures beside ours, in rows marked
 with their source. FILE is TOML: `source = "..."`, then per dataset the published ICC and
@@ -35,7 +37,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from rigs.spec import load_spec
+from rigs.spec import FACS_SCALE, load_spec
 
 from .au_datasets import BP4D_AUS, DISFA_AUS, LOADERS, Sample
 from .checkpoint import load_checkpoint
@@ -78,10 +80,12 @@ def predict(
 
 
 def predict_bundle(
-    bundle: Path, data: PairsDataset, batch: int = 64
+    bundle: Path, data: PairsDataset, batch: int = 64, mirror: bool = False
 ) -> tuple[np.ndarray, np.ndarray]:
     """(true, predicted) parameter vectors for every pair, through a bundle's ONNX graph
-    (crops resized to its input size as uint8, as the tracker feeds it)."""
+    (crops resized to its input size as uint8, as the tracker feeds it). With `mirror`,
+    every crop is flipped horizontally and its true parameters mirrored (RigSpec.mirrored;
+    the crop roll changes sign), so a model that reads both sides alike scores the same."""
     from au_retarget_addon.core.bundle import ModelBundle
 
     b = ModelBundle(bundle, load_spec().hash(), device="cpu")
@@ -91,9 +95,29 @@ def predict_bundle(
         images = fit_size(torch.stack([it["image"] for it in items]), b.input.size)
         crops = (images.permute(0, 2, 3, 1).numpy() * 255).round().astype(np.uint8)
         rolls = np.array([it["crop_roll"] for it in items]) if b.roll_in_crop else None
+        params = torch.stack([it["params"] for it in items]).numpy()
+        if mirror:
+            crops = np.ascontiguousarray(crops[:, :, ::-1])
+            rolls = None if rolls is None else -rolls
+            params = load_spec().mirrored(params)
         pred.append(b.run(crops, crop_rolls=rolls))
-        true.append(torch.stack([it["params"] for it in items]).numpy())
+        true.append(params)
     return np.concatenate(true), np.concatenate(pred)
+
+
+def mirror_consistency(pred: np.ndarray, pred_mirrored: np.ndarray) -> dict:
+    """How differently a model reads a face and its mirror image, given its predictions
+    on crops (`pred`) and on the same crops flipped (`pred_mirrored`): mean absolute
+    difference between the one and the other mirrored back, for the AU intensities (FACS
+    0..5, both sides' parameters) and the sideways angles (degrees)."""
+    spec = load_spec()
+    back = spec.mirrored(pred_mirrored)
+    aus = [p.index for p in spec.group("au") if p.facs is not None]
+    out = {"au_facs": float(np.abs(pred[:, aus] - back[:, aus]).mean() * FACS_SCALE)}
+    for name in ("head_yaw", "head_roll", "gaze_yaw"):
+        i = spec.param(name).index
+        out[f"{name}_deg"] = float(np.abs(pred[:, i] - back[:, i]).mean())
+    return out
 
 
 def predict_dataset(
@@ -236,6 +260,12 @@ def main(argv: list[str] | None = None) -> int:
         default="all",
         help="all: a folder rendered only for evaluation",
     )
+    ap.add_argument(
+        "--mirror",
+        action="store_true",
+        help="with --bundle: also evaluate on the pairs flipped (parameters mirrored) and "
+        "print how differently the model reads a face and its mirror image",
+    )
     args = ap.parse_args(argv)
     if args.dataset is not None:
         if args.bundle is None:
@@ -243,8 +273,10 @@ def main(argv: list[str] | None = None) -> int:
         return _eval_dataset(args.bundle, args.dataset, args.pairs, args.step, args.published)
     if args.published is not None:
         ap.error("--published needs --dataset: the papers publish DISFA and BP4D figures")
+    if args.mirror and args.bundle is None:
+        ap.error("--mirror needs --bundle")
     if args.bundle is not None:
-        return _eval_bundle(args.bundle, args.pairs, args.split)
+        return _eval_bundle(args.bundle, args.pairs, args.split, args.mirror)
     if args.regressor is None or args.parser is None:
         ap.error("give --regressor and --parser, or --bundle")
     spec, device = load_spec(), pick_device()
@@ -279,16 +311,29 @@ def _eval_dataset(
     return 0
 
 
-def _eval_bundle(bundle: Path, pairs: Path, split: str) -> int:
+def _eval_bundle(bundle: Path, pairs: Path, split: str, mirror: bool = False) -> int:
+    """Evaluate a bundle on pairs and write the result into its card; with `mirror`, also
+    print the table on the mirrored pairs and the mirror consistency (not written)."""
     from au_retarget_addon.core.bundle import CARD_FILE, BundleError, read_card
 
     try:
         card = read_card(bundle)
         data = PairsDataset(pairs, split, crop_roll=bool(card.get("roll_in_crop", False)))
-        result = evaluate(*predict_bundle(bundle, data))
+        true, pred = predict_bundle(bundle, data)
+        mirrored = predict_bundle(bundle, data, mirror=True) if mirror else None
     except BundleError as exc:
         raise EvalError(str(exc)) from exc
+    result = evaluate(true, pred)
     print(markdown(result))
+    if mirrored is not None:
+        print("\nThe same pairs flipped, parameters mirrored:\n")
+        print(markdown(evaluate(*mirrored)))
+        c = mirror_consistency(pred, mirrored[1])
+        print(
+            "\nMirror consistency, mean |R(crop) - mirror(R(flipped crop))|: AU intensity "
+            f"{c['au_facs']:.3f} (FACS 0..5), head yaw {c['head_yaw_deg']:.2f}, head roll "
+            f"{c['head_roll_deg']:.2f}, gaze yaw {c['gaze_yaw_deg']:.2f} degrees"
+        )
     card["evaluation"] = result
     (bundle / CARD_FILE).write_text(json.dumps(card, indent=2))
     return 0

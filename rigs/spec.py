@@ -153,6 +153,12 @@ class RigSpec:
             source[p.index] = q.index
         return source, sign
 
+    def mirrored(self, vectors: np.ndarray) -> np.ndarray:
+        """Parameter vectors (..., size) of the mirror-image faces (see `mirror`)."""
+        source, sign = self.mirror()
+        d = self.defaults()
+        return d + sign * (vectors[..., source] - d[source])
+
     def to_dict(self) -> dict:
         return {
             "params": [asdict(p) for p in self.params],

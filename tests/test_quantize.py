@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 
 from au_retarget_addon.core.bundle import ModelBundle
 from ml import eval_regressor
@@ -44,3 +45,37 @@ def test_evaluating_a_bundle_writes_the_table_into_its_card(tiny_bundle, tiny_pa
             "roll",
         }
     )
+
+
+def test_mirror_evaluation_flips_the_crops_and_mirrors_the_targets(
+    tiny_bundle, tiny_pairs, tmp_path, capsys
+):
+    import shutil
+
+    from ml.pairs_dataset import PairsDataset
+    from rigs import load_spec
+
+    spec = load_spec()
+    data = PairsDataset(tiny_pairs, "all")
+    true, pred = eval_regressor.predict_bundle(tiny_bundle, data)
+    true_m, pred_m = eval_regressor.predict_bundle(tiny_bundle, data, mirror=True)
+    np.testing.assert_allclose(true_m, spec.mirrored(true), atol=1e-5)
+    assert not np.allclose(pred_m, pred)  # the graph saw other (flipped) crops
+
+    bundle = tmp_path / "b"
+    shutil.copytree(tiny_bundle, bundle)
+    argv = ["--bundle", str(bundle), "--pairs", str(tiny_pairs), "--mirror"]
+    assert eval_regressor.main(argv) == 0
+    assert "Mirror consistency" in capsys.readouterr().out
+    ev = json.loads((bundle / "model_card.json").read_text())["evaluation"]
+    assert ev == json.loads(json.dumps(eval_regressor.evaluate(true, pred)))  # the unflipped
+
+    # a model that reads both sides alike scores 0; one that reads a smile on its left
+    # whichever side it is on does not
+    assert eval_regressor.mirror_consistency(pred, spec.mirrored(pred))["au_facs"] < 1e-6
+    lopsided = np.tile(spec.defaults(), (4, 1))
+    lopsided[:, spec.param("AU12_L").index] = 1.0
+    lopsided[:, spec.param("head_yaw").index] = 10.0
+    c = eval_regressor.mirror_consistency(lopsided, lopsided)
+    n_au = sum(p.facs is not None for p in spec.params)
+    assert c["au_facs"] == pytest.approx(2 / n_au * 5) and c["head_yaw_deg"] == pytest.approx(20)
