@@ -180,13 +180,13 @@ class RegressorTrainer(Trainer):
         logged: dict[str, float] = {}
         if self.pairs is not None:
             images, params = next(self.pairs)
+            g = torch.Generator().manual_seed(self.run_cfg.seed * 7919 + self.step)
             if self.cfg.data.augment_pairs:
-                g = torch.Generator().manual_seed(self.run_cfg.seed * 7919 + self.step)
                 images = appearance(images, self.cfg.augment, g)
-                if self.cfg.augment.flip_p > 0:
-                    images, params = mirror_params(
-                        images, params, self.mirror, self.defaults, self.cfg.augment.flip_p, g
-                    )
+            if self.cfg.augment.flip_p > 0:  # with or without the appearance augmentation
+                images, params = mirror_params(
+                    images, params, self.mirror, self.defaults, self.cfg.augment.flip_p, g
+                )
             out = self._regress(images.to(self.rt.device))
             assert isinstance(self.model, Regressor)
             parts["supervised"], logged["supervised_mae"] = supervised_loss(
