@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from rigs.spec import RigSpec
+
 
 @dataclass
 class AugmentConfig:
@@ -75,21 +77,14 @@ def appearance(images: torch.Tensor, cfg: AugmentConfig, g: torch.Generator) -> 
 
 
 def mirror_params(
-    images: torch.Tensor,
-    params: torch.Tensor,
-    mirror: tuple[torch.Tensor, torch.Tensor],
-    defaults: torch.Tensor,
-    p: float,
-    g: torch.Generator,
+    images: torch.Tensor, params: torch.Tensor, spec: RigSpec, p: float, g: torch.Generator
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Flip each face horizontally with probability p and mirror its rig parameters to
-    match: images (B, 3, H, W), params (B, P); `mirror` is `RigSpec.mirror()` as tensors
-    (source index, sign) and `defaults` the spec's defaults. Returns new tensors."""
+    match (`RigSpec.mirrored`): images (B, 3, H, W), params (B, P). Returns new tensors."""
     images, flip = flip_some(images, p, g)
     params = params.clone()
     if flip.any():
-        source, sign = mirror
-        params[flip] = defaults + sign * (params[flip][:, source] - defaults[source])
+        params[flip] = torch.from_numpy(spec.mirrored(params[flip].numpy())).to(params.dtype)
     return images, params
 
 

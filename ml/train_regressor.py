@@ -125,9 +125,6 @@ class RegressorTrainer(Trainer):
         if cfg.loss.supervised > 0:  # opened here, so a bad dataset fails before step 1
             pairs = PairsDataset(cfg.data.pairs, "train", 20, crop_roll=cfg.model.roll_in_crop)
             self.pairs = iter(self._pair_batches(pairs))
-            source, sign = spec.mirror()
-            self.mirror = (torch.from_numpy(source), torch.from_numpy(sign))
-            self.defaults = torch.from_numpy(spec.defaults())
         five = ("content", "identity", "parameter", "loopback", "adversarial")
         self.unsupervised = any(getattr(cfg.loss, k) > 0 for k in five)
         if not self.unsupervised and self.pairs is None:
@@ -185,7 +182,7 @@ class RegressorTrainer(Trainer):
                 images = appearance(images, self.cfg.augment, g)
             if self.cfg.augment.flip_p > 0:  # with or without the appearance augmentation
                 images, params = mirror_params(
-                    images, params, self.mirror, self.defaults, self.cfg.augment.flip_p, g
+                    images, params, self.spec, self.cfg.augment.flip_p, g
                 )
             out = self._regress(images.to(self.rt.device))
             assert isinstance(self.model, Regressor)

@@ -205,30 +205,27 @@ def test_loss_switches_skip_terms_and_the_warm_up_needs_no_generator(frozen, tin
 
 def test_flipped_pairs_get_mirrored_parameters():
     spec = load_spec()
-    source, sign = spec.mirror()
-    mirror = (torch.from_numpy(source), torch.from_numpy(sign))
-    d = torch.from_numpy(spec.defaults())
     images = torch.rand(3, 3, 8, 8)
-    params = d.repeat(3, 1)
+    params = torch.from_numpy(spec.defaults()).repeat(3, 1)
     params[:, spec.param("AU12_L").index] = torch.tensor([0.2, 0.5, 0.9])
     params[:, spec.param("head_yaw").index] = 20.0
     params[:, spec.param("id_face_width").index] = 0.7
     g = torch.Generator().manual_seed(0)
-    out_images, out = mirror_params(images, params, mirror, d, 1.0, g)
+    out_images, out = mirror_params(images, params, spec, 1.0, g)
     torch.testing.assert_close(out_images, images.flip(-1))
     torch.testing.assert_close(out[:, spec.param("AU12_R").index], torch.tensor([0.2, 0.5, 0.9]))
     assert (out[:, spec.param("AU12_L").index] == 0).all()
     assert (out[:, spec.param("head_yaw").index] == -20.0).all()
     assert (out[:, spec.param("id_face_width").index] == 0.7).all()
-    twice = mirror_params(out_images, out, mirror, d, 1.0, g)
+    twice = mirror_params(out_images, out, spec, 1.0, g)
     torch.testing.assert_close(twice[0], images)
     torch.testing.assert_close(twice[1], params)
-    kept = mirror_params(images, params, mirror, d, 0.0, g)  # flip_p 0: nothing changes
+    kept = mirror_params(images, params, spec, 0.0, g)  # flip_p 0: nothing changes
     torch.testing.assert_close(kept[1], params)
     # flip_p 0.5 flips some of a batch, each face with its own parameters
     many_images = torch.rand(64, 3, 8, 8)
     batch = params[:1].repeat(64, 1)
-    flipped_images, flipped = mirror_params(many_images, batch, mirror, d, 0.5, g)
+    flipped_images, flipped = mirror_params(many_images, batch, spec, 0.5, g)
     was_flipped = flipped[:, spec.param("head_yaw").index] < 0
     assert 10 < int(was_flipped.sum()) < 54
     torch.testing.assert_close(flipped_images[was_flipped], many_images[was_flipped].flip(-1))
