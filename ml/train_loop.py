@@ -41,10 +41,11 @@ class OptimConfig:
     weight_decay: float = 0.0
     batch_size: int = 16
     steps: int = 20000
-    # "constant", or "cosine": from lr at step 0 down to lr * lr_floor at `steps`, by the
-    # step number alone, so a resumed run goes on exactly where it stopped
+    # "constant", or "cosine": lr until step `decay_start`, then down to lr * lr_floor at
+    # `steps`, by the step number alone, so a resumed run goes on exactly where it stopped
     schedule: str = "constant"
     lr_floor: float = 0.0
+    decay_start: int = 0
 
 
 SCHEDULES = ("constant", "cosine")
@@ -54,7 +55,8 @@ def lr_at(optim: OptimConfig, step: int) -> float:
     """The learning rate of training step `step` (0-based) under `optim.schedule`."""
     if optim.schedule == "constant":
         return optim.lr
-    t = min(step, optim.steps) / max(optim.steps, 1)
+    span = max(optim.steps - optim.decay_start, 1)
+    t = min(max(step - optim.decay_start, 0), span) / span
     return optim.lr * (optim.lr_floor + (1 - optim.lr_floor) * 0.5 * (1 + math.cos(math.pi * t)))
 
 
@@ -112,6 +114,11 @@ class Trainer:
             )
         if not 0.0 <= self.optim.lr_floor <= 1.0:
             raise ConfigError(f"optim.lr_floor must be in [0, 1], not {self.optim.lr_floor}")
+        if not 0 <= self.optim.decay_start < max(self.optim.steps, 1):
+            raise ConfigError(
+                f"optim.decay_start must be in [0, optim.steps = {self.optim.steps}), "
+                f"not {self.optim.decay_start}"
+            )
         self.run = Path(self.run_cfg.dir)
         if rt.main:
             self.run.mkdir(parents=True, exist_ok=True)

@@ -170,11 +170,12 @@ def test_loss_switches_skip_terms_and_the_warm_up_needs_no_generator(frozen, tin
     groups = "loss.supervised_groups={ au = 4.0, pose = 1.0 }"  # weighted by group
     # flipped pairs with mirrored parameters, and a cosine learning rate, as the recipe's
     _run("ml.train_regressor", *common, *off, "loss.parameter=0", "loss.supervised=1", groups,
-         "optim.steps=4", "augment.flip_p=0.5", "optim.schedule=cosine", "optim.lr=0.001",
-         "optim.lr_floor=0.1", "run.log_every=1", f"run.dir={run}")  # fmt: skip
+         "optim.steps=5", "augment.flip_p=0.5", "optim.schedule=cosine", "optim.lr=0.001",
+         "optim.lr_floor=0.1", "optim.decay_start=1", "run.log_every=1",
+         f"run.dir={run}")  # fmt: skip
     rows = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
-    # step k (1-based in the log) trained at lr_at(k - 1): 1e-3 down toward 1e-4
-    expected = [1e-3 * (0.1 + 0.9 * (1 + np.cos(np.pi * k / 4)) / 2) for k in range(4)]
+    # step k (1-based in the log) trained at lr_at(k - 1): 1e-3 for one step, then down toward 1e-4
+    expected = [1e-3 * (0.1 + 0.9 * (1 + np.cos(np.pi * max(k - 1, 0) / 4)) / 2) for k in range(5)]
     np.testing.assert_allclose([r["lr"] for r in rows], expected, rtol=1e-6)
     assert set(rows[-1]) & {"content", "identity", "parameter", "loopback", "adversarial"} == set()
     assert "supervised" in rows[-1]
@@ -193,6 +194,11 @@ def test_loss_switches_skip_terms_and_the_warm_up_needs_no_generator(frozen, tin
     cmd = [sys.executable, "-m", "ml.train_regressor", *sum((["--set", s] for s in bad), [])]
     res = subprocess.run(cmd, capture_output=True, text=True)
     assert res.returncode == 2 and "optim.schedule must be one of constant, cosine" in res.stderr
+    bad[-2] = "optim.decay_start=20000"  # at or past optim.steps: the decay would never run
+    res = subprocess.run(
+        cmd[:3] + sum((["--set", s] for s in bad), []), capture_output=True, text=True
+    )
+    assert res.returncode == 2 and "optim.decay_start must be in [0, optim.steps" in res.stderr
 
     bad = [*common, "loss.supervised=1", "loss.supervised_groups={ aus = 1.0 }"]
     cmd = [sys.executable, "-m", "ml.train_regressor", *sum((["--set", s] for s in bad), [])]
