@@ -43,7 +43,7 @@ class PairsStage:
     size: int = 128
     seed: int = 1
     eval_seed: int = 90001
-    au_mode: str = "sparse"
+    au_mode: str = "sparse"  # ml/sampling.py: uniform, sparse or facs
     samples: int = 2
 
 

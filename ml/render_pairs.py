@@ -36,7 +36,7 @@ from ml.pairs_layout import (
     write_shard_index,
 )
 from ml.raster import rasterize_labels
-from ml.sampling import SamplingConfig, sample_params
+from ml.sampling import AU_MODES, SamplingConfig, sample_params
 from rigs import RigSpec, load_spec
 from rigs.builder import (
     LABEL_ATTRIBUTE,
@@ -222,7 +222,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--shard", default="0/1", help="K/N: render part K of N (disjoint)")
     ap.add_argument("--shard-size", type=int, default=1000, help="pairs per shard folder")
-    ap.add_argument("--au-mode", choices=("uniform", "sparse"), default="uniform")
+    ap.add_argument("--au-mode", choices=AU_MODES, default="uniform")
     ap.add_argument("--randomize", action="store_true", help="appearance randomisation")
     ap.add_argument("--samples", type=int, default=2, help="Cycles samples per image")
     args = ap.parse_args(argv)

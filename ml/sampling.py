@@ -15,12 +15,20 @@ from rigs.spec import RigSpec
 
 @dataclass(frozen=True)
 class SamplingConfig:
-    au_mode: str = "uniform"  # "uniform": every AU uniform in its range; "sparse": few active
-    sparse_active: tuple[int, int] = (1, 4)  # how many AU parameters are active, inclusive
+    # "uniform": every AU parameter uniform in its range; "sparse": a few AU parameters active,
+    # each drawn on its own (a left/right pair is almost never active together); "facs": a
+    # few FACS AUs active, a left/right pair both sides at nearly one intensity with
+    # probability `symmetric_p` (as faces mostly move), else each side drawn on its own
+    au_mode: str = "uniform"
+    sparse_active: tuple[int, int] = (1, 4)  # how many AU parameters ("sparse") or FACS AUs
+    symmetric_p: float = 0.75  # "facs": the share of active left/right AUs drawn symmetric
     max_yaw: float | None = None  # degrees; None = the spec's range
     max_pitch: float | None = None
     max_roll: float | None = None
     identity: bool = True  # False keeps the base face (0.5 everywhere)
+
+
+AU_MODES = ("uniform", "sparse", "facs")
 
 
 def _rng(seed: int, index: int) -> np.random.Generator:
@@ -39,8 +47,8 @@ def sample_params(
 ) -> np.ndarray:
     """One parameter vector in spec order for pair `index` of the run seeded `seed`."""
     cfg = cfg or SamplingConfig()
-    if cfg.au_mode not in ("uniform", "sparse"):
-        raise ValueError(f"au_mode must be 'uniform' or 'sparse', not {cfg.au_mode!r}")
+    if cfg.au_mode not in AU_MODES:
+        raise ValueError(f"au_mode must be one of {', '.join(AU_MODES)}, not {cfg.au_mode!r}")
     rng = _rng(seed, index)
     v = spec.defaults().astype(np.float64)
     limits = {"head_yaw": cfg.max_yaw, "head_pitch": cfg.max_pitch, "head_roll": cfg.max_roll}
@@ -57,4 +65,22 @@ def sample_params(
         for i in au:
             if i not in keep:
                 v[i] = spec.params[i].default
+    elif cfg.au_mode == "facs":
+        _facs_aus(spec, v, rng, cfg)
     return v.astype(np.float32)
+
+
+def _facs_aus(spec: RigSpec, v: np.ndarray, rng: np.random.Generator, cfg: SamplingConfig) -> None:
+    """Keep a few FACS AUs of the uniform draws in `v` (a rig AU without a FACS code counts
+    as one); a left/right pair is made symmetric with probability `cfg.symmetric_p`: both
+    sides at the first side's draw times 0.8..1 each."""
+    groups = list(spec.facs_groups().values())
+    coded = {i for g in groups for i in g}
+    groups += [[p.index] for p in spec.group("au") if p.index not in coded]
+    k = int(rng.integers(cfg.sparse_active[0], cfg.sparse_active[1] + 1))
+    keep = rng.choice(len(groups), size=min(k, len(groups)), replace=False).tolist()
+    for g, idx in enumerate(groups):
+        if g not in keep:
+            v[idx] = [spec.params[i].default for i in idx]
+        elif len(idx) > 1 and rng.uniform() < cfg.symmetric_p:
+            v[idx] = v[idx[0]] * rng.uniform(0.8, 1.0, len(idx))
