@@ -70,13 +70,19 @@ def sample_params(
     return v.astype(np.float32)
 
 
-def _facs_aus(spec: RigSpec, v: np.ndarray, rng: np.random.Generator, cfg: SamplingConfig) -> None:
-    """Keep a few FACS AUs of the uniform draws in `v` (a rig AU without a FACS code counts
-    as one); a left/right pair is made symmetric with probability `cfg.symmetric_p`: both
-    sides at the first side's draw times 0.8..1 each."""
+def au_groups(spec: RigSpec) -> list[list[int]]:
+    """The AU parameter indices per FACS AU (left and right together), then each rig AU
+    without a FACS code (AD30) on its own: the units "facs" mode switches on."""
     groups = list(spec.facs_groups().values())
     coded = {i for g in groups for i in g}
-    groups += [[p.index] for p in spec.group("au") if p.index not in coded]
+    return groups + [[p.index] for p in spec.group("au") if p.index not in coded]
+
+
+def _facs_aus(spec: RigSpec, v: np.ndarray, rng: np.random.Generator, cfg: SamplingConfig) -> None:
+    """Keep a few `au_groups` of the uniform draws in `v`; a left/right pair is made
+    symmetric with probability `cfg.symmetric_p`: both sides at the first side's draw
+    times 0.8..1 each."""
+    groups = au_groups(spec)
     k = int(rng.integers(cfg.sparse_active[0], cfg.sparse_active[1] + 1))
     keep = rng.choice(len(groups), size=min(k, len(groups)), replace=False).tolist()
     for g, idx in enumerate(groups):
