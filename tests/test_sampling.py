@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from ml.sampling import SamplingConfig, au_groups, sample_params
+from ml.sampling import PROTOTYPES, SamplingConfig, au_groups, sample_params
 from rigs import load_spec
 
 
@@ -41,7 +41,9 @@ def test_identity_off_keeps_the_base_face():
 
 
 def test_bad_mode_is_named():
-    with pytest.raises(ValueError, match="au_mode must be one of uniform, sparse, facs"):
+    with pytest.raises(
+        ValueError, match="au_mode must be one of uniform, sparse, facs, prototypes"
+    ):
         sample_params(load_spec(), 0, 0, SamplingConfig(au_mode="dense"))
 
 
@@ -68,3 +70,29 @@ def test_facs_mode_moves_both_sides_of_most_aus_together():
         [sample_params(spec, 1, i, SamplingConfig(au_mode="sparse")) for i in range(2000)]
     )
     assert abs(np.corrcoef(sparse[:, groups["AU12"]].T)[0, 1]) < 0.1
+
+
+def test_prototypes_mode_draws_whole_emotion_prototypes_half_the_time():
+    # a real smile is AU6 + AU12 (+ AU25) at once; "prototypes" renders such combinations
+    spec = load_spec()
+    groups = spec.facs_groups()
+    cfg = SamplingConfig(au_mode="prototypes")
+    v = np.stack([sample_params(spec, 2, i, cfg) for i in range(2000)])
+    assert np.array_equal(v[7], sample_params(spec, 2, 7, cfg))
+    assert np.all(v >= spec.mins()) and np.all(v <= spec.maxs())
+    on = {code: (v[:, idx] > 0).any(axis=1) for code, idx in groups.items()}
+    active = {code for code in groups}
+    sets = [frozenset(c for c in active if on[c][i]) for i in range(len(v))]
+    protos = {frozenset(aus): side for aus, side in PROTOTYPES.values()}
+    share = np.mean([s in protos for s in sets])
+    # half are prototypes; a "facs" draw of 1-4 AUs rarely equals one by chance
+    assert 0.45 < share < 0.6, share
+    smiles = np.array([s == frozenset({"AU6", "AU12"}) for s in sets])
+    assert smiles.sum() > 50
+    a12 = v[smiles][:, groups["AU12"]]
+    # both sides together (a "facs" draw of AU6 + AU12 may be one-sided)
+    assert (a12.min(axis=1) >= 0.8 * a12.max(axis=1) - 1e-6).mean() > 0.9
+    contempt = np.array([s == frozenset({"AU12", "AU14"}) for s in sets])
+    one_sided = v[contempt][:, groups["AU12"] + groups["AU14"]]
+    # one side only, the same side for both AUs
+    assert ((one_sided[:, [0, 2]] > 0).all(axis=1) ^ (one_sided[:, [1, 3]] > 0).all(axis=1)).all()
