@@ -98,6 +98,8 @@ STAGES = (
 WARMUP = {
     **{f"loss.{k}": 0.0 for k in ("content", "identity", "parameter", "loopback", "adversarial")},
     "loss.supervised": 1.0,
+    # the warm-up learns the BatchNorm statistics that the five-loss stage may freeze
+    "optim.freeze_bn_stats": False,
 }
 
 

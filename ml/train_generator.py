@@ -95,7 +95,7 @@ class GeneratorTrainer(Trainer):
         self.model.eval()
         with torch.no_grad():
             fake = self.model(params).float().cpu()
-        self.model.train()
+        self.train_mode()
         save_grid(self.run / "samples" / f"step_{self.step:07d}.png", real, fake)
 
 

@@ -46,6 +46,11 @@ class OptimConfig:
     schedule: str = "constant"
     lr_floor: float = 0.0
     decay_start: int = 0
+    # BatchNorm layers normalise with, and keep, the running statistics they start with
+    # (eval mode) while the rest trains: for fine-tuning on batches unlike the ones those
+    # statistics came from (the regressor's five losses mix real frames and generator
+    # renders into them, and the statistics drift away from the rendered pairs')
+    freeze_bn_stats: bool = False
 
 
 SCHEDULES = ("constant", "cosine")
@@ -68,6 +73,9 @@ class RunConfig:
     sample_every: int = 500
     log_every: int = 20
     amp: bool = True
+    # a checkpoint of the same kind and model config whose weights start this run (at step
+    # 0, with a new optimiser): fine-tuning another run's model; unused once the run resumes
+    init: str = ""
 
 
 def index_batches(
@@ -156,6 +164,8 @@ class Trainer:
     def _resume(self) -> None:
         last = self.run / "last.pt"
         if not last.exists():
+            if self.run_cfg.init:
+                self._init_from(Path(self.run_cfg.init))
             return
         model, ckpt = load_checkpoint(last, self.spec, self.rt.device)
         if ckpt["model_config"] != dataclasses.asdict(self.cfg.model):
@@ -169,6 +179,20 @@ class Trainer:
         self.resumed_extra = ckpt.get("extra") or {}
         if self.rt.main:
             log.info("resuming %s at step %d", last, self.step)
+
+    def _init_from(self, path: Path) -> None:
+        """Start from the weights of `path` (run.init)."""
+        model, ckpt = load_checkpoint(path, self.spec, self.rt.device)
+        if ckpt["kind"] != self.kind:
+            raise CheckpointError(f"run.init: {path} is a {ckpt['kind']}, not a {self.kind}")
+        if ckpt["model_config"] != dataclasses.asdict(self.cfg.model):
+            raise CheckpointError(
+                f"run.init: {path} has model config {ckpt['model_config']}, the config "
+                f"asks for {dataclasses.asdict(self.cfg.model)}"
+            )
+        self.model.load_state_dict(model.state_dict())
+        if self.rt.main:
+            log.info("starting from the weights of %s (its step %d)", path, int(ckpt["step"]))
 
     def save(self) -> None:
         if self.rt.main:
@@ -189,6 +213,15 @@ class Trainer:
             with open(self.run / "log.jsonl", "a") as f:
                 f.write(json.dumps(row) + "\n")
 
+    def train_mode(self) -> None:
+        """The model in training mode; with `optim.freeze_bn_stats` its BatchNorm layers
+        stay in eval mode."""
+        self.model.train()
+        if self.optim.freeze_bn_stats:
+            for m in self.model.modules():
+                if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+                    m.eval()
+
     def _due(self, every: int) -> bool:
         return self.step % every == 0 or self.step == self.optim.steps
 
@@ -200,7 +233,7 @@ class Trainer:
         history: list[float] = []
         parts: dict[str, float] = {}
         start, seen = time.perf_counter(), 0
-        self.model.train()
+        self.train_mode()
         for batch in loader:
             if self.step >= self.optim.steps:
                 break

@@ -101,7 +101,7 @@ class ParserTrainer(Trainer):
         self.model.eval()
         with torch.no_grad():
             pred = self.model(images)["logits"].argmax(dim=1).cpu().numpy()
-        self.model.train()
+        self.train_mode()
         rows = []
         for it, p in zip(items, pred, strict=True):
             img = (it["image"].permute(1, 2, 0).numpy() * 255).astype(np.uint8)

@@ -131,14 +131,15 @@ class RegressorTrainer(Trainer):
             raise ConfigError("every loss weight is 0: nothing to train the regressor with")
 
     def _start_backbone(self, path: str) -> None:
-        """A new run starts R's backbone from F's weights; a resumed run keeps its own."""
+        """A new run starts R's backbone from F's weights; a resumed run, or one started
+        from another run's weights (run.init), keeps its own."""
         assert isinstance(self.model, Regressor) and self.model.backbone is not None
         backbone = self.model.backbone
         if backbone.cfg != self.F.cfg:
             raise ConfigError(
                 f"model.backbone needs a parser with the default config; {path} has {self.F.cfg}"
             )
-        if self.step == 0:
+        if self.step == 0 and not self.run_cfg.init:
             backbone.load_state_dict(self.F.state_dict())
 
     def _regress(self, images: torch.Tensor, parsed: dict | None = None) -> dict:

@@ -334,6 +334,69 @@ def test_own_backbone_starts_from_f_trains_with_r_and_is_what_the_bundle_runs(
     assert isinstance(FaceToParams(torch.nn.Identity(), model).parser, type(model.backbone))
 
 
+def test_frozen_bn_stats_keep_the_warm_up_statistics_while_the_weights_train(
+    frozen, tiny_pairs, tmp_path
+):
+    spec = load_spec()
+    run = tmp_path / "bn"
+    common = [
+        f"data.real={frozen['real']}",
+        f"data.pairs={tiny_pairs}",
+        f"frozen.generator={frozen['g']}",
+        f"frozen.parser={frozen['f']}",
+        "model.backbone=true",
+        "loss.supervised=1",
+        *TINY_R,
+        f"run.dir={run}",
+    ]
+    off = [f"loss.{k}=0" for k in ("content", "identity", "parameter", "loopback", "adversarial")]
+    _run("ml.train_regressor", *common, *off, "optim.steps=2")  # the warm-up: stats update
+    warm = torch.load(run / "last.pt", weights_only=False)["model"]
+    f = torch.load(frozen["f"], weights_only=False)["model"]
+    stats = [k for k in warm if k.endswith(("running_mean", "running_var"))]
+    own = [k for k in stats if k.startswith("backbone.")]  # R's copy of F: F's stats at step 0
+    assert any(not torch.equal(warm[k], f[k.removeprefix("backbone.")]) for k in own)
+
+    # the five losses on real frames and generator renders, statistics frozen
+    _run("ml.train_regressor", *common, "optim.steps=4", "optim.freeze_bn_stats=true")
+    tuned = torch.load(run / "last.pt", weights_only=False)["model"]
+    assert all(torch.equal(warm[k], tuned[k]) for k in stats)
+    weights = [k for k in warm if k.endswith("weight")]
+    assert any(not torch.equal(warm[k], tuned[k]) for k in weights)  # the rest trained
+    _, ckpt = load_checkpoint(run / "last.pt", spec)
+    assert ckpt["step"] == 4
+
+
+def test_init_starts_a_new_run_from_another_runs_weights(frozen, tiny_pairs, tmp_path):
+    common = [
+        f"data.real={frozen['real']}",
+        f"data.pairs={tiny_pairs}",
+        f"frozen.parser={frozen['f']}",
+        "model.backbone=true",
+        "loss.supervised=1",
+        *(f"loss.{k}=0" for k in ("content", "identity", "parameter", "loopback", "adversarial")),
+        *TINY_R,
+    ]
+    _run("ml.train_regressor", *common, "optim.steps=3", f"run.dir={tmp_path / 'a'}")
+    src = torch.load(tmp_path / "a" / "last.pt", weights_only=False)
+    # lr 0: the new run's weights are the source's (its backbone too, not F's), at step 1
+    _run("ml.train_regressor", *common, "optim.steps=1", "optim.lr=0",
+         f"run.init={tmp_path / 'a' / 'last.pt'}", f"run.dir={tmp_path / 'b'}")  # fmt: skip
+    new = torch.load(tmp_path / "b" / "last.pt", weights_only=False)
+    assert new["step"] == 1
+    weights = [k for k in src["model"] if k.endswith(("weight", "bias"))]
+    assert any(k.startswith("backbone.") for k in weights)
+    assert all(torch.equal(src["model"][k], new["model"][k]) for k in weights)
+
+    cmd = [sys.executable, "-m", "ml.train_regressor"]
+    for s in [*common, "model.hidden=32", f"run.init={tmp_path / 'a' / 'last.pt'}",
+              f"run.dir={tmp_path / 'c'}"]:  # fmt: skip
+        cmd += ["--set", s]
+    res = subprocess.run(cmd, capture_output=True, text=True)
+    assert res.returncode == 2
+    assert f"run.init: {tmp_path / 'a' / 'last.pt'} has model config" in res.stderr
+
+
 @pytest.fixture(scope="module")
 def rolled_pairs(tiny_pairs, tmp_path_factory) -> Path:
     """The tiny pairs with their crop rolls (ml/crop_rolls.py, real Blender)."""
