@@ -99,13 +99,18 @@ def _merge(base: dict[str, Any], new: dict[str, Any]) -> None:
             base[k] = v
 
 
+def _toml_key(k: str) -> str:
+    """A bare key where TOML allows one, else quoted ("optim.steps" is one key, not two)."""
+    return k if k and all(c.isascii() and (c.isalnum() or c in "_-") for c in k) else _toml_value(k)
+
+
 def _toml_value(v: Any) -> str:
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, str):
         return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
     if isinstance(v, dict):
-        return "{ " + ", ".join(f"{k} = {_toml_value(x)}" for k, x in v.items()) + " }"
+        return "{ " + ", ".join(f"{_toml_key(k)} = {_toml_value(x)}" for k, x in v.items()) + " }"
     if isinstance(v, list | tuple):
         return "[" + ", ".join(_toml_value(x) for x in v) + "]"
     if v is None:
@@ -118,7 +123,7 @@ def dump_toml(cfg: Any) -> str:
     data = dataclasses.asdict(cfg)
     top = [f"{k} = {_toml_value(v)}" for k, v in data.items() if not isinstance(v, dict)]
     tables = [
-        f"\n[{k}]\n" + "\n".join(f"{kk} = {_toml_value(vv)}" for kk, vv in v.items())
+        f"\n[{k}]\n" + "\n".join(f"{_toml_key(kk)} = {_toml_value(vv)}" for kk, vv in v.items())
         for k, v in data.items()
         if isinstance(v, dict)
     ]

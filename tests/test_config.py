@@ -63,3 +63,17 @@ def test_stage_configs_round_trip(tmp_path):
         f = tmp_path / "resolved.toml"
         f.write_text(dump_toml(cfg))
         assert load_config(cls, f) == cfg
+
+
+def test_recipe_configs_round_trip_with_dotted_override_keys(tmp_path):
+    # a recipe's stage tables hold `--set` keys such as "optim.steps": one key each, which
+    # the written record must keep quoted to read back the same (a continued recipe reads it)
+    from ml.recipe import RecipeConfig
+
+    configs = Path(__file__).resolve().parents[1] / "ml" / "configs"
+    for path in sorted(configs.glob("recipe*.toml")):
+        cfg = load_config(RecipeConfig, path)
+        assert "optim.steps" in cfg.warmup, path
+        f = tmp_path / "resolved.toml"
+        f.write_text(dump_toml(cfg))
+        assert load_config(RecipeConfig, f) == cfg, path
