@@ -70,7 +70,13 @@ def tracking_speed(bundle: Path, video: Path) -> dict[str, Any]:
 
 
 def ship(
-    bundle: Path, out: Path, work: Path, runs: Path, video: Path, limits: list[str]
+    bundle: Path,
+    out: Path,
+    work: Path,
+    runs: Path,
+    video: Path,
+    limits: list[str],
+    start: tuple[Path, Path] | None = None,
 ) -> dict[str, Any]:
     """Copy `bundle` to `out` (atomically) with the completed card; returns the card."""
     for need in (MODEL_FILE, CARD_FILE):
@@ -78,6 +84,12 @@ def ship(
             raise ModelCardError(f"bundle {bundle} has no {need}")
     card = json.loads((bundle / CARD_FILE).read_text())
     card["training"] = training_facts(work, runs)
+    if start is not None:  # a recipe that continued another: that one's facts, and the sum
+        first = training_facts(*start)
+        card["training"]["started_from"] = first
+        card["training"]["total_hours"] = round(
+            card["training"]["total_hours"] + first["total_hours"], 2
+        )
     card["tracking_speed"] = tracking_speed(bundle, video)
     card["known_limits"] = limits
     card["size_bytes"] = (bundle / MODEL_FILE).stat().st_size
@@ -97,8 +109,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=Path("au_retarget_addon/models/default"))
     ap.add_argument("--video", type=Path, default=Path("tests/media/single_face.mp4"))
     ap.add_argument("--limit", action="append", default=[], help="a known limit (repeat)")
+    ap.add_argument(
+        "--start",
+        nargs=2,
+        type=Path,
+        metavar=("WORK", "RUNS"),
+        help="the work and runs folders of the recipe this one continued",
+    )
     args = ap.parse_args(argv)
-    card = ship(args.bundle, args.out, args.work, args.runs, args.video, args.limit)
+    start = tuple(args.start) if args.start else None
+    card = ship(args.bundle, args.out, args.work, args.runs, args.video, args.limit, start)
     speed = card["tracking_speed"]
     print(f"shipped {args.bundle} to {args.out} ({card['size_bytes'] / 1e6:.1f} MB); "
           f"tracking {speed['fps']:.1f} frames/s on {speed['video']}")  # fmt: skip

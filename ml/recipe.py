@@ -11,6 +11,11 @@ command; the next run skips it unless its command changed or an earlier stage ra
 Training stages resume from their last checkpoint, so raising a stage's `optim.steps`
 continues that training; a stage already at its step count finishes at once. Killing the
 recipe loses at most the stage's work since its last checkpoint; renders resume pair by pair.
+
+A recipe may continue another (`start = "ml/configs/recipe_facs.toml"`): that recipe runs
+first (its finished stages skip as usual), then this one, which trains no parser or
+generator (it uses the first one's) and starts its warm-up from the first one's regressor
+(`run.init`), on its own pairs.
 """
 
 from __future__ import annotations
@@ -43,7 +48,7 @@ class PairsStage:
     size: int = 128
     seed: int = 1
     eval_seed: int = 90001
-    au_mode: str = "sparse"  # ml/sampling.py: uniform, sparse or facs
+    au_mode: str = "sparse"  # ml/sampling.py: uniform, sparse, facs or prototypes
     samples: int = 2
 
 
@@ -63,6 +68,8 @@ class RecipeConfig:
     ship: str = ""
     limits: list[str] = field(default_factory=list)  # known limits, written to the card
     blender: str = ""  # a Blender binary for the renders; empty: this Python's bpy module
+    # another recipe's config that this one continues (module docstring); "" = none
+    start: str = ""
     pairs: PairsStage = field(default_factory=PairsStage)
     real: RealStage = field(default_factory=RealStage)
     # `--set` overrides passed to each training stage on top of its own config file
@@ -107,9 +114,26 @@ def _sets(overrides: dict[str, Any]) -> list[str]:
     return [a for k, v in overrides.items() for a in ("--set", f"{k}={_toml_value(v)}")]
 
 
+def load_start(cfg: RecipeConfig) -> RecipeConfig | None:
+    """The recipe that `cfg` continues, or None."""
+    if not cfg.start:
+        return None
+    if not Path(cfg.start).is_file():
+        raise RecipeError(f"start: recipe config {cfg.start} does not exist")
+    first = load_config(RecipeConfig, cfg.start)
+    if first.start:
+        raise RecipeError(f"start: {cfg.start} continues {first.start} itself; chain one level")
+    if Path(first.runs).resolve() == Path(cfg.runs).resolve():
+        raise RecipeError(f"start: {cfg.start} has the same runs folder {cfg.runs}")
+    return first
+
+
 def commands(cfg: RecipeConfig) -> dict[str, list[str]]:
     """The command of every stage, in order."""
     py, work, runs = sys.executable, Path(cfg.work), Path(cfg.runs)
+    first = load_start(cfg)
+    # the frozen networks: this recipe's own, or those of the recipe it continues
+    nets = Path(first.runs) if first else runs
     render = [cfg.blender, "-b", "-P"] if cfg.blender else [py]
     p = cfg.pairs
     pairs, eval_pairs, real = work / "pairs", work / "pairs_eval", work / "real_faces.npz"
@@ -130,12 +154,15 @@ def commands(cfg: RecipeConfig) -> dict[str, list[str]]:
 
     regressor_sets = {
         "data.real": str(real),
-        "frozen.generator": str(runs / "generator" / "last.pt"),
-        "frozen.parser": str(runs / "parser" / "last.pt"),
+        "frozen.generator": str(nets / "generator" / "last.pt"),
+        "frozen.parser": str(nets / "parser" / "last.pt"),
         **cfg.regressor,
     }
+    warmup = {**regressor_sets, **WARMUP, **cfg.warmup}
+    if first:
+        warmup["run.init"] = str(Path(first.runs) / "regressor" / "last.pt")
     checkpoints = ["--regressor", str(runs / "regressor" / "last.pt")]
-    checkpoints += ["--parser", str(runs / "parser" / "last.pt")]
+    checkpoints += ["--parser", str(nets / "parser" / "last.pt")]
     int8 = f"{cfg.bundle}_int8"
     quantize = {
         "quantize": [py, "-m", "ml.quantize", "--bundle", cfg.bundle, "--pairs", str(pairs)]
@@ -150,11 +177,15 @@ def commands(cfg: RecipeConfig) -> dict[str, list[str]]:
         + ["--size", str(p.size), "--step", str(cfg.real.step)],
         "pseudo_labels": [py, "-m", "ml.pseudo_labels", "--inputs", *cfg.real.inputs]
         + ["--out", str(labels), "--size", str(p.size), "--step", str(cfg.real.step)],
-        "parser": train("parser", {"data.real_labels": str(labels), **cfg.parser}),
+        **(
+            {}
+            if first
+            else {"parser": train("parser", {"data.real_labels": str(labels), **cfg.parser})}
+        ),
         "evaluate_parser": [py, "-m", "ml.eval_parser", "--checkpoint"]
-        + [str(runs / "parser" / "last.pt"), "--pairs", str(eval_pairs), "--holdout-every", "1"]
+        + [str(nets / "parser" / "last.pt"), "--pairs", str(eval_pairs), "--holdout-every", "1"]
         + ["--real-labels", str(labels)],
-        "generator": train("generator", cfg.generator),
+        **({} if first else {"generator": train("generator", cfg.generator)}),
         **(
             {  # the roll each pair's alignment took out (after the stages that need none)
                 "crop_rolls": [*render, "ml/crop_rolls.py", "--", "--pairs", str(pairs)],
@@ -163,7 +194,7 @@ def commands(cfg: RecipeConfig) -> dict[str, list[str]]:
             if any(s.get("model.roll_in_crop") for s in (cfg.regressor, cfg.warmup))
             else {}
         ),
-        "warmup": train("regressor", {**regressor_sets, **WARMUP, **cfg.warmup}),
+        "warmup": train("regressor", warmup),
         "regressor": train("regressor", regressor_sets),
         "evaluate": [py, "-m", "ml.eval_regressor", *checkpoints, "--pairs", str(eval_pairs)],
         "export": [py, "-m", "ml.export", *checkpoints, "--out", cfg.bundle],
@@ -178,6 +209,7 @@ def commands(cfg: RecipeConfig) -> dict[str, list[str]]:
                     int8 if cfg.quantize else cfg.bundle,
                 ]
                 + ["--work", str(work), "--runs", str(runs), "--out", cfg.ship]
+                + (["--start", first.work, first.runs] if first else [])
                 + [a for limit in cfg.limits for a in ("--limit", limit)]
             }
             if cfg.ship
@@ -193,12 +225,16 @@ def _add_seconds(path: Path, stage: str, seconds: float) -> None:
     path.write_text(json.dumps(times, indent=2) + "\n")
 
 
-def run(cfg: RecipeConfig, only: list[str] | None = None, force: bool = False) -> None:
-    """Run the stages in order, skipping those whose marker holds the same command."""
+def run(cfg: RecipeConfig, only: list[str] | None = None, force: bool = False) -> bool:
+    """Run the stages in order, skipping those whose marker holds the same command; first
+    the recipe `cfg` continues, if any (`only` and `force` apply to `cfg`'s own stages).
+    Returns whether any stage ran."""
+    first = load_start(cfg)
+    # a stage that reran makes every later stage run again, the continued recipe's included
+    upstream_ran = run(first) if first else False
     marks = Path(cfg.work) / "stages"
     marks.mkdir(parents=True, exist_ok=True)
     (Path(cfg.work) / "recipe.toml").write_text(dump_toml(cfg))
-    upstream_ran = False  # a stage that reran makes every later stage run again
     for name, cmd in commands(cfg).items():
         if only and name not in only:
             continue
@@ -216,6 +252,7 @@ def run(cfg: RecipeConfig, only: list[str] | None = None, force: bool = False) -
         if not ok:
             raise RecipeError(f"stage {name} failed; rerun the recipe to resume. Command: {line}")
         mark.write_text(line + "\n")
+    return upstream_ran
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -229,8 +266,11 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s recipe: %(message)s")
     cfg = load_config(RecipeConfig, args.config, args.set)
     if args.dry_run:
-        for name, cmd in commands(cfg).items():
-            print(f"{name}: {shlex.join(cmd)}")
+        first = load_start(cfg)
+        for path, stages in ([(cfg.start, first)] if first else []) + [(args.config, cfg)]:
+            print(f"# {path}")
+            for name, cmd in commands(stages).items():
+                print(f"{name}: {shlex.join(cmd)}")
         return 0
     run(cfg, args.only, args.force)
     return 0

@@ -5,10 +5,12 @@ finished stages, and a failed stage that the next run resumes from."""
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
 
 import pytest
 
+from ml.config import dump_toml
 from ml.recipe import RecipeConfig, RecipeError, commands, run
 
 TINY = {"optim.steps": 2, "optim.batch_size": 4, "run.ckpt_every": 1, "data.workers": 0}
@@ -63,6 +65,40 @@ def test_recipe_runs_every_stage_skips_done_ones_and_resumes_after_a_failure(tmp
     run(cfg)  # resumes at the regressor; earlier stages stay done
     assert (marks / "generator.done").stat().st_mtime_ns == done["generator"]
     assert (marks / "export.done").stat().st_mtime_ns > done["export"]
+
+    # a recipe that continues this one: no parser or generator of its own, its warm-up
+    # starts from this one's regressor, on its own pairs; this one's stages stay done
+    (tmp_path / "first.toml").write_text(dump_toml(cfg))
+    done = {p.stem: p.stat().st_mtime_ns for p in marks.glob("*.done")}
+    more = _config(tmp_path / "second")
+    more.start = str(tmp_path / "first.toml")
+    more.pairs.count, more.pairs.seed, more.pairs.au_mode = 8, 2, "prototypes"
+    assert run(more)
+    assert {p.stem: p.stat().st_mtime_ns for p in marks.glob("*.done")} == done
+    stages = {p.stem for p in (Path(more.work) / "stages").glob("*.done")}
+    assert stages == set(commands(more)) and not {"parser", "generator"} & stages
+    # the warm-up (not the later five-loss stage) starts from the first recipe's regressor
+    warm = shlex.split((Path(more.work) / "stages" / "warmup.done").read_text())
+    assert f'run.init="{Path(cfg.runs) / "regressor" / "last.pt"}"' in warm
+    regressor = shlex.split((Path(more.work) / "stages" / "regressor.done").read_text())
+    assert not any(a.startswith("run.init=") for a in regressor)
+    t = json.loads((Path(more.ship) / "model_card.json").read_text())["training"]
+    assert t["pairs_count"] == 8 and t["started_from"]["pairs_count"] == 16
+    assert t["total_hours"] == round(
+        sum(t["stage_seconds"].values()) / 3600 + t["started_from"]["total_hours"], 2
+    )
+    assert not run(more)  # all done, the first recipe's stages too
+
+
+def test_a_recipe_cannot_continue_itself_or_a_missing_one(tmp_path):
+    cfg = _config(tmp_path)
+    cfg.start = str(tmp_path / "missing.toml")
+    with pytest.raises(RecipeError, match="start: recipe config .*missing.toml does not exist"):
+        commands(cfg)
+    (tmp_path / "same.toml").write_text(dump_toml(_config(tmp_path)))
+    cfg.start = str(tmp_path / "same.toml")
+    with pytest.raises(RecipeError, match="has the same runs folder"):
+        commands(cfg)
 
 
 def test_crop_roll_stages_come_only_with_roll_in_crop(tmp_path):
