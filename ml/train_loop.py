@@ -190,6 +190,12 @@ class Trainer:
                 f"run.init: {path} has model config {ckpt['model_config']}, the config "
                 f"asks for {dataclasses.asdict(self.cfg.model)}"
             )
+        if ckpt.get("extra", {}).get("bn_folded") and not self.optim.freeze_bn_stats:
+            raise ConfigError(
+                f"run.init: {path} was recovered from a bundle ({ckpt['extra'].get('from_bundle')}"
+                "), whose BatchNorm layers are folded into their convolutions: train it with "
+                "optim.freeze_bn_stats = true (ml/bundle_weights.py)"
+            )
         self.model.load_state_dict(model.state_dict())
         if self.rt.main:
             log.info("starting from the weights of %s (its step %d)", path, int(ckpt["step"]))

@@ -56,6 +56,7 @@ def test_stage_configs_round_trip(tmp_path):
     configs = Path(__file__).resolve().parents[1] / "ml" / "configs"
     for cls, path in (
         (TrainRegressorConfig, configs / "regressor.toml"),
+        (TrainRegressorConfig, configs / "continue_default.toml"),
         (TrainParserConfig, configs / "parser.toml"),
         (TrainGeneratorConfig, configs / "generator.toml"),
     ):

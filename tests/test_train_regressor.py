@@ -367,16 +367,21 @@ def test_frozen_bn_stats_keep_the_warm_up_statistics_while_the_weights_train(
     assert ckpt["step"] == 4
 
 
-def test_init_starts_a_new_run_from_another_runs_weights(frozen, tiny_pairs, tmp_path):
-    common = [
+def _warm_up_sets(frozen: dict[str, Path], pairs: Path) -> list[str]:
+    """A tiny supervised warm-up of R with its own backbone (no generator needed)."""
+    return [
         f"data.real={frozen['real']}",
-        f"data.pairs={tiny_pairs}",
+        f"data.pairs={pairs}",
         f"frozen.parser={frozen['f']}",
         "model.backbone=true",
         "loss.supervised=1",
         *(f"loss.{k}=0" for k in ("content", "identity", "parameter", "loopback", "adversarial")),
         *TINY_R,
     ]
+
+
+def test_init_starts_a_new_run_from_another_runs_weights(frozen, tiny_pairs, tmp_path):
+    common = _warm_up_sets(frozen, tiny_pairs)
     _run("ml.train_regressor", *common, "optim.steps=3", f"run.dir={tmp_path / 'a'}")
     src = torch.load(tmp_path / "a" / "last.pt", weights_only=False)
     # lr 0: the new run's weights are the source's (its backbone too, not F's), at step 1
@@ -463,3 +468,48 @@ def test_roll_in_crop_trains_on_the_roll_left_in_the_crop_and_adds_it_back(
     assert res.returncode == 0, res.stderr[-2000:]
     res = subprocess.run(cmd + [str(tiny_pairs)], capture_output=True, text=True)
     assert res.returncode == 2 and "crop_roll.npy is missing" in res.stderr
+
+
+def test_a_bundle_gives_back_its_regressor_and_training_goes_on_from_it(
+    frozen, tiny_pairs, tmp_path
+):
+    # a trained regressor, exported (BatchNorm folded into the convolutions), recovered from
+    # the ONNX graph alone: the same function, and a run can start from it
+    from ml.regressor import FaceToParams, Regressor
+
+    spec = load_spec()
+    common = _warm_up_sets(frozen, tiny_pairs)
+    _run("ml.train_regressor", *common, "optim.steps=3", f"run.dir={tmp_path / 'a'}")
+    trained, _ = load_checkpoint(tmp_path / "a" / "last.pt", spec)
+    stats = trained.state_dict()
+    assert any(stats[k].abs().max() > 0 for k in stats if k.endswith("running_mean"))
+    _run("ml.export", extra=["--regressor", str(tmp_path / "a" / "last.pt"), "--parser",
+                             str(frozen["f"]), "--out", str(tmp_path / "bundle")])  # fmt: skip
+    _run("ml.bundle_weights", extra=["--bundle", str(tmp_path / "bundle"), "--out",
+                                     str(tmp_path / "back")])  # fmt: skip
+    back, ckpt = load_checkpoint(tmp_path / "back" / "regressor.pt", spec)
+    assert isinstance(back, Regressor) and isinstance(trained, Regressor)
+    assert ckpt["step"] == 3 and ckpt["extra"]["bn_folded"]
+    # the segmentation heads that no parameter needs are not in the graph, and say so
+    assert ckpt["extra"]["not_in_graph"]
+    assert all(".conv_out16." in k or ".conv_out32." in k for k in ckpt["extra"]["not_in_graph"])
+
+    real = RealFaces(frozen["real"])
+    x = torch.stack([real[i]["image"] for i in range(min(6, len(real)))])
+    with torch.no_grad():
+        want = FaceToParams(torch.nn.Identity(), trained.eval())(x)
+        got = FaceToParams(torch.nn.Identity(), back.eval())(x)
+    cont = [p.index for p in spec.params if not p.discrete]
+    assert (got[:, cont] - want[:, cont]).abs().max() < 1e-3
+
+    # training from it needs the statistics frozen (its BatchNorm layers are identities)
+    init = [f"run.init={tmp_path / 'back' / 'regressor.pt'}", "optim.steps=1"]
+    cmd = [sys.executable, "-m", "ml.train_regressor"]
+    for s in [*common, *init, f"run.dir={tmp_path / 'c'}"]:
+        cmd += ["--set", s]
+    res = subprocess.run(cmd, capture_output=True, text=True)
+    assert res.returncode == 2 and "optim.freeze_bn_stats = true" in res.stderr
+    _run("ml.train_regressor", *common, *init, "optim.freeze_bn_stats=true", "optim.lr=0",
+         f"run.dir={tmp_path / 'd'}")  # fmt: skip
+    new, _ = load_checkpoint(tmp_path / "d" / "last.pt", spec)
+    assert all(torch.equal(v, new.state_dict()[k]) for k, v in back.state_dict().items())
