@@ -40,6 +40,7 @@ from .errors import MLError
 from .regressor import FaceToParams, Regressor, RegressorConfig
 
 CARD, MODEL = "model_card.json", "model.onnx"
+SOURCE_CARD = "source_card.json"  # the bundle's card, copied beside the recovered weights
 
 
 class BundleWeightsError(MLError, RuntimeError):
@@ -210,7 +211,8 @@ def recover(bundle: Path, spec: RigSpec) -> tuple[Regressor, dict[str, Any]]:
 
 
 def write(bundle: Path, out: Path, spec: RigSpec) -> tuple[Path, Path]:
-    """Write out/regressor.pt and out/parser.pt; returns both paths."""
+    """Write out/regressor.pt, out/parser.pt and the bundle's card (SOURCE_CARD, for a
+    model card that states what training went on from); returns the two checkpoints."""
     reg, info = recover(bundle, spec)
     assert reg.backbone is not None
     step = info["extra"]["bundle_step"]
@@ -221,6 +223,7 @@ def write(bundle: Path, out: Path, spec: RigSpec) -> tuple[Path, Path]:
     save_checkpoint(
         parser, "parser", reg.backbone, reg.backbone.cfg, step, "", spec, extra=info["extra"]
     )
+    (out / SOURCE_CARD).write_text(json.dumps(info["card"], indent=2) + "\n")
     return regressor, parser
 
 

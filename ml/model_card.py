@@ -76,7 +76,7 @@ def ship(
     runs: Path,
     video: Path,
     limits: list[str],
-    start: tuple[Path, Path] | None = None,
+    started_from: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Copy `bundle` to `out` (atomically) with the completed card; returns the card."""
     for need in (MODEL_FILE, CARD_FILE):
@@ -84,11 +84,10 @@ def ship(
             raise ModelCardError(f"bundle {bundle} has no {need}")
     card = json.loads((bundle / CARD_FILE).read_text())
     card["training"] = training_facts(work, runs)
-    if start is not None:  # a recipe that continued another: that one's facts, and the sum
-        first = training_facts(*start)
-        card["training"]["started_from"] = first
+    if started_from is not None:  # training went on from another model: its facts, the sum
+        card["training"]["started_from"] = started_from
         card["training"]["total_hours"] = round(
-            card["training"]["total_hours"] + first["total_hours"], 2
+            card["training"]["total_hours"] + started_from["total_hours"], 2
         )
     card["tracking_speed"] = tracking_speed(bundle, video)
     card["known_limits"] = limits
@@ -116,9 +115,21 @@ def main(argv: list[str] | None = None) -> int:
         metavar=("WORK", "RUNS"),
         help="the work and runs folders of the recipe this one continued",
     )
+    ap.add_argument(
+        "--continues",
+        type=Path,
+        metavar="CARD",
+        help="the card of the bundle whose weights training went on from (its training facts)",
+    )
     args = ap.parse_args(argv)
-    start = tuple(args.start) if args.start else None
-    card = ship(args.bundle, args.out, args.work, args.runs, args.video, args.limit, start)
+    started_from = training_facts(*args.start) if args.start else None
+    if args.continues:
+        if not args.continues.is_file():
+            raise ModelCardError(f"--continues: card {args.continues} does not exist")
+        started_from = json.loads(args.continues.read_text()).get("training")
+        if not isinstance(started_from, dict) or "total_hours" not in started_from:
+            raise ModelCardError(f"--continues: card {args.continues} has no training facts")
+    card = ship(args.bundle, args.out, args.work, args.runs, args.video, args.limit, started_from)
     speed = card["tracking_speed"]
     print(f"shipped {args.bundle} to {args.out} ({card['size_bytes'] / 1e6:.1f} MB); "
           f"tracking {speed['fps']:.1f} frames/s on {speed['video']}")  # fmt: skip

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .bundle_weights import SOURCE_CARD
 from .config import _toml_value, dump_toml, load_config
 from .errors import MLError, exit_on_error
 
@@ -70,6 +71,9 @@ class RecipeConfig:
     blender: str = ""  # a Blender binary for the renders; empty: this Python's bpy module
     # another recipe's config that this one continues (module docstring); "" = none
     start: str = ""
+    # a bundle whose regressor the warm-up starts from (ml/bundle_weights.py), e.g. the
+    # shipped default: training goes on from a model whose checkpoints are gone
+    init_bundle: str = ""
     pairs: PairsStage = field(default_factory=PairsStage)
     real: RealStage = field(default_factory=RealStage)
     # `--set` overrides passed to each training stage on top of its own config file
@@ -131,6 +135,10 @@ def load_start(cfg: RecipeConfig) -> RecipeConfig | None:
 def commands(cfg: RecipeConfig) -> dict[str, list[str]]:
     """The command of every stage, in order."""
     py, work, runs = sys.executable, Path(cfg.work), Path(cfg.runs)
+    if cfg.init_bundle and cfg.start:
+        raise RecipeError(
+            "start and init_bundle: a recipe continues a recipe or a bundle, not both"
+        )
     first = load_start(cfg)
     # the frozen networks: this recipe's own, or those of the recipe it continues
     nets = Path(first.runs) if first else runs
@@ -158,9 +166,16 @@ def commands(cfg: RecipeConfig) -> dict[str, list[str]]:
         "frozen.parser": str(nets / "parser" / "last.pt"),
         **cfg.regressor,
     }
+    recovered = work / "from_bundle"
+    if cfg.init_bundle:
+        # its BatchNorm layers are folded (identities): no stage may update their statistics
+        regressor_sets["optim.freeze_bn_stats"] = True
     warmup = {**regressor_sets, **WARMUP, **cfg.warmup}
     if first:
         warmup["run.init"] = str(Path(first.runs) / "regressor" / "last.pt")
+    if cfg.init_bundle:
+        warmup["run.init"] = str(recovered / "regressor.pt")
+        warmup["optim.freeze_bn_stats"] = True
     checkpoints = ["--regressor", str(runs / "regressor" / "last.pt")]
     checkpoints += ["--parser", str(nets / "parser" / "last.pt")]
     int8 = f"{cfg.bundle}_int8"
@@ -171,6 +186,16 @@ def commands(cfg: RecipeConfig) -> dict[str, list[str]]:
         + ["--pairs", str(eval_pairs)],
     }
     return {
+        # first, so that no other stage reruns it: shipping into init_bundle (the add-on's
+        # default) does not change what a rerun of this recipe starts from
+        **(
+            {
+                "recover": [py, "-m", "ml.bundle_weights", "--bundle", cfg.init_bundle]
+                + ["--out", str(recovered)]
+            }  # fmt: skip
+            if cfg.init_bundle
+            else {}
+        ),
         "pairs": render_cmd(pairs, p.count, p.seed),
         "eval_pairs": render_cmd(eval_pairs, p.eval_count, p.eval_seed),
         "real": [py, "-m", "ml.real_faces", "--inputs", *cfg.real.inputs, "--out", str(real)]
@@ -210,6 +235,7 @@ def commands(cfg: RecipeConfig) -> dict[str, list[str]]:
                 ]
                 + ["--work", str(work), "--runs", str(runs), "--out", cfg.ship]
                 + (["--start", first.work, first.runs] if first else [])
+                + (["--continues", str(recovered / SOURCE_CARD)] if cfg.init_bundle else [])
                 + [a for limit in cfg.limits for a in ("--limit", limit)]
             }
             if cfg.ship

@@ -140,6 +140,9 @@ class Trainer:
         )
         self.step = 0
         self.resumed_extra: dict = {}  # a stage's own state from the checkpoint (extra_state)
+        # weights recovered from a bundle (ml/bundle_weights.py): BatchNorm layers are
+        # identities, so every stage that trains them keeps their statistics frozen
+        self.bn_folded = False
         self._resume()
         self.net = DDP(self.model) if rt.distributed else self.model
         self.amp = self.run_cfg.amp and rt.device.type == "cuda"
@@ -177,6 +180,8 @@ class Trainer:
         self.opt.load_state_dict(ckpt["optimizer"])
         self.step = int(ckpt["step"])
         self.resumed_extra = ckpt.get("extra") or {}
+        self.bn_folded = bool(self.resumed_extra.get("bn_folded"))
+        self._check_folded(last)
         if self.rt.main:
             log.info("resuming %s at step %d", last, self.step)
 
@@ -190,15 +195,19 @@ class Trainer:
                 f"run.init: {path} has model config {ckpt['model_config']}, the config "
                 f"asks for {dataclasses.asdict(self.cfg.model)}"
             )
-        if ckpt.get("extra", {}).get("bn_folded") and not self.optim.freeze_bn_stats:
-            raise ConfigError(
-                f"run.init: {path} was recovered from a bundle ({ckpt['extra'].get('from_bundle')}"
-                "), whose BatchNorm layers are folded into their convolutions: train it with "
-                "optim.freeze_bn_stats = true (ml/bundle_weights.py)"
-            )
+        self.bn_folded = bool((ckpt.get("extra") or {}).get("bn_folded"))
+        self._check_folded(path, "run.init: ")
         self.model.load_state_dict(model.state_dict())
         if self.rt.main:
             log.info("starting from the weights of %s (its step %d)", path, int(ckpt["step"]))
+
+    def _check_folded(self, path: Path, what: str = "") -> None:
+        if self.bn_folded and not self.optim.freeze_bn_stats:
+            raise ConfigError(
+                f"{what}{path} holds weights recovered from a bundle, whose BatchNorm layers "
+                "are folded into their convolutions: train it with optim.freeze_bn_stats = true "
+                "(ml/bundle_weights.py)"
+            )
 
     def save(self) -> None:
         if self.rt.main:
@@ -211,7 +220,7 @@ class Trainer:
                 dump_toml(self.cfg),
                 self.spec,
                 self.opt,
-                self.extra_state(),
+                {**self.extra_state(), **({"bn_folded": True} if self.bn_folded else {})},
             )
 
     def _log(self, row: dict) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import shlex
+import shutil
 from pathlib import Path
 
 import pytest
@@ -26,6 +27,7 @@ def _config(tmp: Path) -> RecipeConfig:
     cfg.warmup = {**TINY, "model.image_size": 64}
     cfg.regressor = {**TINY, "optim.steps": 4, "model.image_size": 64, "loss.supervised": 1.0}
     cfg.regressor["model.roll_in_crop"] = True  # adds the crop_rolls stages
+    cfg.regressor["model.backbone"] = True  # as the default's: a bundle it can be recovered from
     return cfg
 
 
@@ -88,6 +90,39 @@ def test_recipe_runs_every_stage_skips_done_ones_and_resumes_after_a_failure(tmp
         sum(t["stage_seconds"].values()) / 3600 + t["started_from"]["total_hours"], 2
     )
     assert not run(more)  # all done, the first recipe's stages too
+
+    # a recipe that goes on from the first one's shipped bundle (its checkpoints gone): the
+    # warm-up starts from the recovered weights, statistics frozen in every stage
+    shutil.rmtree(cfg.runs)
+    third = _config(tmp_path / "third")
+    third.init_bundle, third.pairs.count = cfg.ship, 8
+    third.ship = cfg.ship  # and ships where it started from
+    first_card = json.loads((Path(cfg.ship) / "model_card.json").read_text())
+    assert run(third)
+    stages = {p.stem for p in (Path(third.work) / "stages").glob("*.done")}
+    assert "recover" in stages and stages == set(commands(third))
+    warm = shlex.split((Path(third.work) / "stages" / "warmup.done").read_text())
+    assert f'run.init="{Path(third.work) / "from_bundle" / "regressor.pt"}"' in warm
+    for stage in ("warmup", "regressor"):
+        line = shlex.split((Path(third.work) / "stages" / f"{stage}.done").read_text())
+        assert "optim.freeze_bn_stats=true" in line, stage
+    t = json.loads((Path(third.ship) / "model_card.json").read_text())["training"]
+    assert t["started_from"] == first_card["training"] and t["pairs_count"] == 8
+    # a rerun after a change to the parser trains again, but still from the weights it
+    # recovered first, not from the model it shipped over them
+    recovered = (Path(third.work) / "from_bundle" / "regressor.pt").stat().st_mtime_ns
+    third.parser = {**TINY, "optim.steps": 3}
+    assert run(third)
+    assert (Path(third.work) / "from_bundle" / "regressor.pt").stat().st_mtime_ns == recovered
+    t = json.loads((Path(third.ship) / "model_card.json").read_text())["training"]
+    assert t["started_from"] == first_card["training"] and t["parser_steps"] == 3
+
+
+def test_a_recipe_continues_a_recipe_or_a_bundle_not_both(tmp_path):
+    cfg = _config(tmp_path)
+    cfg.init_bundle, cfg.start = str(tmp_path / "copy"), str(tmp_path / "first.toml")
+    with pytest.raises(RecipeError, match="start and init_bundle"):
+        commands(cfg)
 
 
 def test_a_recipe_cannot_continue_itself_or_a_missing_one(tmp_path):

@@ -513,3 +513,9 @@ def test_a_bundle_gives_back_its_regressor_and_training_goes_on_from_it(
          f"run.dir={tmp_path / 'd'}")  # fmt: skip
     new, _ = load_checkpoint(tmp_path / "d" / "last.pt", spec)
     assert all(torch.equal(v, new.state_dict()[k]) for k, v in back.state_dict().items())
+    # ... and so does every later stage of that run (the five-loss stage resumes it)
+    cmd = [sys.executable, "-m", "ml.train_regressor"]
+    for s in [*common, "optim.steps=2", f"run.dir={tmp_path / 'd'}"]:
+        cmd += ["--set", s]
+    res = subprocess.run(cmd, capture_output=True, text=True)
+    assert res.returncode == 2 and "optim.freeze_bn_stats = true" in res.stderr
