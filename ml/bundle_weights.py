@@ -36,7 +36,7 @@ from torch import nn
 from rigs.spec import RigSpec, load_spec
 
 from .checkpoint import save_checkpoint
-from .errors import MLError
+from .errors import MLError, exit_on_error
 from .regressor import FaceToParams, Regressor, RegressorConfig
 
 CARD, MODEL = "model_card.json", "model.onnx"
@@ -232,14 +232,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--bundle", type=Path, required=True)
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args(argv)
-    try:
-        regressor, parser = write(args.bundle, args.out, load_spec())
-    except MLError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    regressor, parser = write(args.bundle, args.out, load_spec())
     print(f"wrote {regressor} and {parser}")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(exit_on_error("python -m ml.bundle_weights", main))

@@ -15,7 +15,9 @@ recipe loses at most the stage's work since its last checkpoint; renders resume 
 A recipe may continue another (`start = "ml/configs/recipe_facs.toml"`): that recipe runs
 first (its finished stages skip as usual), then this one, which trains no parser or
 generator (it uses the first one's) and starts its warm-up from the first one's regressor
-(`run.init`), on its own pairs.
+(`run.init`), on its own pairs. Or it goes on from a bundle (`init_bundle`, e.g. the
+shipped default): a first `recover` stage rebuilds the regressor from the bundle's graph
+(ml/bundle_weights.py) and the warm-up starts from it.
 """
 
 from __future__ import annotations
@@ -192,7 +194,7 @@ def commands(cfg: RecipeConfig) -> dict[str, list[str]]:
             {
                 "recover": [py, "-m", "ml.bundle_weights", "--bundle", cfg.init_bundle]
                 + ["--out", str(recovered)]
-            }  # fmt: skip
+            }
             if cfg.init_bundle
             else {}
         ),
