@@ -108,14 +108,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=Path("au_retarget_addon/models/default"))
     ap.add_argument("--video", type=Path, default=Path("tests/media/single_face.mp4"))
     ap.add_argument("--limit", action="append", default=[], help="a known limit (repeat)")
-    ap.add_argument(
+    continued = ap.add_mutually_exclusive_group()
+    continued.add_argument(
         "--start",
         nargs=2,
         type=Path,
         metavar=("WORK", "RUNS"),
         help="the work and runs folders of the recipe this one continued",
     )
-    ap.add_argument(
+    continued.add_argument(
         "--continues",
         type=Path,
         metavar="CARD",

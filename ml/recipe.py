@@ -33,7 +33,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .bundle_weights import SOURCE_CARD
 from .config import _toml_value, dump_toml, load_config
 from .errors import MLError, exit_on_error
 
@@ -168,8 +167,11 @@ def commands(cfg: RecipeConfig) -> dict[str, list[str]]:
         "frozen.parser": str(nets / "parser" / "last.pt"),
         **cfg.regressor,
     }
-    recovered = work / "from_bundle"
+    recovered, continues = work / "from_bundle", []
     if cfg.init_bundle:
+        from .bundle_weights import SOURCE_CARD  # here: it imports torch and onnx
+
+        continues = ["--continues", str(recovered / SOURCE_CARD)]
         # its BatchNorm layers are folded (identities): no stage may update their statistics
         regressor_sets["optim.freeze_bn_stats"] = True
     warmup = {**regressor_sets, **WARMUP, **cfg.warmup}
@@ -237,7 +239,7 @@ def commands(cfg: RecipeConfig) -> dict[str, list[str]]:
                 ]
                 + ["--work", str(work), "--runs", str(runs), "--out", cfg.ship]
                 + (["--start", first.work, first.runs] if first else [])
-                + (["--continues", str(recovered / SOURCE_CARD)] if cfg.init_bundle else [])
+                + continues
                 + [a for limit in cfg.limits for a in ("--limit", limit)]
             }
             if cfg.ship
