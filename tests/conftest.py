@@ -17,6 +17,17 @@ MEDIA = REPO / "tests" / "media"  # sample videos, source in tests/media/README.
 TINY_SIZE = 64  # crop size of the tiny test bundle
 
 
+@pytest.fixture(scope="session")
+def real_media() -> Path:
+    """The fetched real-face media folder (`make real-media`; CI fetches them)."""
+    from ml.cache import cache_dir
+
+    folder = cache_dir("real_media")
+    if not (folder / "talking_short.mp4").is_file():
+        pytest.skip(f"real-face media not fetched into {folder}: run `make real-media`")
+    return folder
+
+
 @pytest.fixture
 def bpy_clean(tmp_path, monkeypatch):
     """The bpy module with an empty factory scene and a private user-resources folder."""

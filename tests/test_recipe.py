@@ -21,7 +21,8 @@ def _config(tmp: Path) -> RecipeConfig:
     cfg = RecipeConfig(work=str(tmp / "work"), runs=str(tmp / "runs"), bundle=str(tmp / "bundle"))
     cfg.ship, cfg.limits = str(tmp / "shipped"), ["tiny test model"]
     cfg.pairs.count, cfg.pairs.eval_count, cfg.pairs.size = 16, 6, 64
-    cfg.real.inputs, cfg.real.step = ["tests/media/single_face.mp4"], 12
+    # the five losses on the sample video (the real-face set: tests/test_real_face_set.py)
+    cfg.real.split, cfg.real.inputs, cfg.real.step = "", ["tests/media/single_face.mp4"], 12
     cfg.parser = dict(TINY)
     cfg.generator = {**TINY, "model.image_size": 64}
     cfg.warmup = {**TINY, "model.image_size": 64}
