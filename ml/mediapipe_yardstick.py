@@ -124,12 +124,13 @@ def landmarker(task: Path, video: bool = True) -> Any:
     return vision.FaceLandmarker.create_from_options(opts)
 
 
-def window(rgb: np.ndarray, box: np.ndarray) -> np.ndarray:
-    """The square around `box` (x0, y0, x1, y1) that MediaPipe reads, WINDOW_PX wide."""
+def window(rgb: np.ndarray, box: np.ndarray, scale: float = WINDOW) -> np.ndarray:
+    """The square around `box` (x0, y0, x1, y1), `scale` times its longer side, resized to
+    WINDOW_PX: what MediaPipe reads of a frame."""
     import cv2
 
     cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
-    k = WINDOW_PX / (WINDOW * max(box[2] - box[0], box[3] - box[1]))
+    k = WINDOW_PX / (scale * max(box[2] - box[0], box[3] - box[1]))
     m = np.array([[k, 0, WINDOW_PX / 2 - cx * k], [0, k, WINDOW_PX / 2 - cy * k]], np.float32)
     return np.ascontiguousarray(cv2.warpAffine(rgb, np.asarray(m), (WINDOW_PX, WINDOW_PX)))
 
