@@ -13,6 +13,7 @@ from rigs.spec import RigSpec
 
 from .errors import MLError
 from .generator import Generator, GeneratorConfig
+from .landmark_regressor import LandmarkRegressor, LandmarkRegressorConfig
 from .parser.bisenet import ParserConfig
 from .parser.model import FaceParser
 from .regressor import Regressor, RegressorConfig
@@ -21,6 +22,7 @@ MODELS: dict[str, tuple[type, type]] = {
     "generator": (Generator, GeneratorConfig),
     "parser": (FaceParser, ParserConfig),
     "regressor": (Regressor, RegressorConfig),
+    "landmark_regressor": (LandmarkRegressor, LandmarkRegressorConfig),
 }
 
 

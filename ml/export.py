@@ -132,6 +132,45 @@ def export_from_checkpoints(regressor: Path, parser: Path, out: Path) -> Path:
     return export_bundle(FaceToParams(par, reg), spec, out, size, extra, atol=1e-3)
 
 
+LANDMARK_LICENCES = {
+    "feature extractor F": "MediaPipe face landmark network, Google, Apache-2.0 "
+    "(ml/face_landmark_net.py names the wheel it comes from)",
+    "regressor": "trained here on renders of the AU Retarget rig (GPL-3.0-or-later project)",
+}
+
+
+def export_landmark_bundle(checkpoint: Path, out: Path) -> Path:
+    """A landmark-F regressor checkpoint -> bundle: F (the pinned MediaPipe network) and R
+    in one graph taking aligned crops of the size it was trained on."""
+    from .checkpoint import load_checkpoint
+    from .face_landmark_net import SOURCES, load
+    from .landmark_features import LandmarkF
+    from .landmark_regressor import LandmarkRegressor, LandmarkToParams
+
+    spec = load_spec()
+    reg, ckpt = load_checkpoint(checkpoint, spec)
+    if not isinstance(reg, LandmarkRegressor):
+        raise ExportError(f"{checkpoint} holds a {ckpt['kind']}, not a landmark regressor")
+    cfg = reg.cfg
+    model = LandmarkToParams(LandmarkF(load(cfg.landmark_model)), reg, IMAGENET_MEAN, IMAGENET_STD)
+    src = SOURCES[cfg.landmark_model]
+    extra = {
+        "name": f"AU Retarget regressor on MediaPipe's {src.points}-point landmark network",
+        "step": ckpt["step"],
+        "training_config": ckpt["config"],
+        "feature_extractor": {
+            "network": f"face landmarks {src.points}",
+            "sha256": src.sha256,
+            "source": f"{src.package}: {src.member} {src.inner}".strip(),
+            "licence": src.licence,
+        },  # fmt: skip
+        "licences": LANDMARK_LICENCES,
+        "evaluation": None,
+        "roll_in_crop": bool(cfg.roll_in_crop),
+    }
+    return export_bundle(model, spec, out, cfg.image_size, extra, atol=2e-3)
+
+
 def main(argv: list[str] | None = None) -> int:
     import argparse
 

@@ -218,14 +218,16 @@ class FaceLandmarkNet(nn.Module):
         y = F.conv2d(x, w, getattr(self, s["b"]), s["stride"], groups=s["groups"])
         return _act(y, s["act"])
 
-    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        """x (N, 3, S, S) RGB in [0, 1] -> outputs (see the module docstring)."""
+    def forward(self, x: torch.Tensor, taps: tuple[int, ...] = ()) -> dict[str, torch.Tensor]:
+        """x (N, 3, S, S) RGB in [0, 1] -> outputs (see the module docstring), plus
+        `step<k>`: the NCHW output of step k of `self.steps` for each k in `taps`."""
         if x.shape[1:] != (3, self.size, self.size):
             raise LandmarkNetError(
                 f"input must be (N, 3, {self.size}, {self.size}), got {tuple(x.shape)}"
             )
         vals: dict[int, torch.Tensor] = {self.input_id: x}
-        for kind, ins, out, s in self.steps:
+        tapped: dict[str, torch.Tensor] = {}
+        for k, (kind, ins, out, s) in enumerate(self.steps):
             a = vals[ins[0]]
             if kind in ("CONV_2D", "DEPTHWISE_CONV_2D"):
                 y = self._conv(a, s)
@@ -248,7 +250,9 @@ class FaceLandmarkNet(nn.Module):
             else:  # LOGISTIC
                 y = torch.sigmoid(a)
             vals[out] = y
-        outs = {}
+            if k in taps:
+                tapped[f"step{k}"] = y
+        outs = dict(tapped)
         for i, name in zip(self.output_ids, self.output_names, strict=True):
             v = vals[i]
             outs[name] = v.permute(0, 2, 3, 1).reshape(v.shape[0], -1) if v.dim() == 4 else v

@@ -1,0 +1,191 @@
+"""Train R on the landmark network's F (the supervised warm-up of paper section 2.5 with a
+real-face F): F's features of every rendered pair, and of its mirror image with mirrored
+parameters, are computed once and cached outside the checkout; then only R's head trains.
+
+    python -m ml.train_landmark_regressor --pairs data/pairs_192 --run runs/landmark \
+        --bundle runs/landmark/bundle
+
+The pairs need their crop rolls first (`python ml/crop_rolls.py -- --pairs DIR`): head
+roll is learned relative to the aligned crop and the tracker adds the crop's angle back.
+Writes `<run>/last.pt` (ml/checkpoint.py), `<run>/log.jsonl`, and with --bundle the
+exported ONNX bundle (F and R in one graph, checked against torch by onnxruntime).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from rigs.spec import RigSpec, load_spec
+
+from .cache import cache_dir
+from .checkpoint import save_checkpoint
+from .errors import MLError, exit_on_error
+from .landmark_features import LandmarkF
+from .landmark_regressor import LandmarkRegressor, LandmarkRegressorConfig
+from .pairs_layout import list_pairs, read_crop_rolls, read_pair
+
+log = logging.getLogger(__name__)
+
+GROUP_WEIGHTS = {"au": 4.0, "pose": 1.0, "gaze": 0.5, "identity": 0.25}
+FEATURES_VERSION = "landmark-f-1"  # bump when F's outputs change: old caches are not reused
+
+
+class LandmarkTrainError(MLError, RuntimeError):
+    """The pairs lack what training needs (names the folder)."""
+
+
+def _cache_key(pairs: Path, f: LandmarkF) -> str:
+    h = hashlib.sha256((pairs / "dataset.json").read_bytes())
+    h.update(f"{FEATURES_VERSION}:{f.net.model}:{len(list_pairs(pairs))}".encode())
+    return h.hexdigest()[:16]
+
+
+def pair_features(pairs: Path, f: LandmarkF, batch: int = 32) -> dict[str, np.ndarray]:
+    """F's vectors of each pair's image and its mirror image, the parameters and the crop
+    rolls, cached under the pairs' config and F's version."""
+    if not (pairs / "dataset.json").is_file():
+        raise LandmarkTrainError(f"{pairs} is not a pairs dataset (no dataset.json)")
+    out = cache_dir("features", f"{pairs.name}-{_cache_key(pairs, f)}.npz")
+    if out.is_file():
+        with np.load(out) as z:
+            return {k: z[k] for k in z.files}
+    rolls = read_crop_rolls(pairs)
+    stems = list_pairs(pairs)
+    vec, flip, params = [], [], []
+    f.eval()
+    with torch.no_grad():
+        for s in tqdm(range(0, len(stems), batch), desc=f"F on {pairs.name}", unit="batch"):
+            items = [read_pair(p) for p in stems[s : s + batch]]
+            x = torch.from_numpy(np.stack([it.image for it in items])).permute(0, 3, 1, 2)
+            x = x.float() / 255.0
+            vec.append(f(x)["vector"].numpy())
+            flip.append(f(torch.flip(x, dims=[3]))["vector"].numpy())
+            params += [it.params for it in items]
+    result = {
+        "vector": np.concatenate(vec), "flipped": np.concatenate(flip),
+        "params": np.stack(params).astype(np.float32), "rolls": rolls.astype(np.float32),
+    }  # fmt: skip
+    out.parent.mkdir(parents=True, exist_ok=True)
+    part = out.with_name(f".{out.name}.part.npz")
+    np.savez(part, **result)
+    part.replace(out)
+    return result
+
+
+def targets(spec: RigSpec, feats: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """(inputs, targets) with the mirror images appended: head roll relative to the crop,
+    a flipped crop's parameters mirrored (its crop roll negated)."""
+    roll = spec.names.index("head_roll")
+    ok = np.isfinite(feats["rolls"])
+    y = feats["params"][ok].copy()
+    y[:, roll] -= feats["rolls"][ok]
+    y_flip = spec.mirrored(y)
+    return (
+        np.concatenate([feats["vector"][ok], feats["flipped"][ok]]),
+        np.concatenate([y, y_flip]).astype(np.float32),
+    )
+
+
+def loss_weights(spec: RigSpec) -> torch.Tensor:
+    w = torch.zeros(spec.size)
+    for group, weight in GROUP_WEIGHTS.items():
+        for p in spec.group(group):
+            w[p.index] = weight
+    return w
+
+
+def train(
+    spec: RigSpec, x: np.ndarray, y: np.ndarray, cfg: LandmarkRegressorConfig, steps: int,
+    lr: float, batch: int, seed: int, log_path: Path,
+) -> LandmarkRegressor:  # fmt: skip
+    """R's head on cached features: weighted L1 on range-normalised parameters, cross-
+    entropy on the brow style; AdamW with a cosine decay."""
+    torch.manual_seed(seed)
+    model = LandmarkRegressor(spec, cfg)
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+    model.set_standardisation(xt)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
+    w = loss_weights(spec)
+    span = model.span.clamp_min(1e-6)
+    gen = torch.Generator().manual_seed(seed)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "w") as logf:
+        for step in range(1, steps + 1):
+            for g in opt.param_groups:
+                g["lr"] = lr * 0.5 * (1 + math.cos(math.pi * step / steps))
+            idx = torch.randint(0, len(xt), (batch,), generator=gen)
+            out = model(xt[idx])
+            err = (out["params"] - yt[idx]).abs() / span
+            loss = (err * w).sum(1).mean() / w.sum()
+            if model.brow:
+                style = (yt[idx][:, model.brow[0]] - model.lo[model.brow[0]]).round().long()
+                loss = loss + 0.1 * torch.nn.functional.cross_entropy(out["brow_logits"], style)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            if step == 1 or step % 200 == 0 or step == steps:
+                logf.write(json.dumps({"step": step, "loss": round(float(loss), 5)}) + "\n")
+                log.info("step %d loss %.4f", step, float(loss))
+    return model.eval()
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(
+        prog="python -m ml.train_landmark_regressor", description=__doc__.split("\n\n")[0]
+    )
+    ap.add_argument("--pairs", type=Path, required=True, help="rendered pairs (with crop rolls)")
+    ap.add_argument("--run", type=Path, required=True, help="run folder")
+    ap.add_argument("--bundle", type=Path, default=None, help="export the bundle here")
+    ap.add_argument("--steps", type=int, default=6000)
+    ap.add_argument("--batch", type=int, default=256)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--width", type=int, default=512)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--landmark-model", choices=("468", "478"), default="468")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    if args.steps < 1 or args.batch < 1:
+        raise LandmarkTrainError(f"--steps and --batch must be >= 1 ({args.steps}, {args.batch})")
+    from .face_landmark_net import load
+
+    spec = load_spec()
+    f = LandmarkF(load(args.landmark_model))
+    t0 = time.perf_counter()
+    feats = pair_features(args.pairs, f)
+    x, y = targets(spec, feats)
+    t_feat = time.perf_counter() - t0
+    size = int(json.loads((args.pairs / "dataset.json").read_text()).get("size", 192))
+    cfg = LandmarkRegressorConfig(
+        in_dim=x.shape[1], width=args.width, landmark_model=args.landmark_model, image_size=size
+    )
+    model = train(spec, x, y, cfg, args.steps, args.lr, args.batch, args.seed,
+                  args.run / "log.jsonl")  # fmt: skip
+    t_train = time.perf_counter() - t0 - t_feat
+    config = json.dumps({k: str(v) for k, v in vars(args).items()})
+    times: dict[str, Any] = {"features_s": round(t_feat, 1), "train_s": round(t_train, 1),
+                             "samples": len(x)}  # fmt: skip
+    save_checkpoint(args.run / "last.pt", "landmark_regressor", model, cfg, args.steps, config,
+                    spec, extra=times)  # fmt: skip
+    print(f"wrote {args.run / 'last.pt'}: {len(x)} samples, features {t_feat:.0f} s, "
+          f"training {t_train:.0f} s")  # fmt: skip
+    if args.bundle:
+        from .export import export_landmark_bundle
+
+        print(f"wrote {export_landmark_bundle(args.run / 'last.pt', args.bundle)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(exit_on_error("python -m ml.train_landmark_regressor", main))

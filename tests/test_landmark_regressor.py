@@ -1,0 +1,101 @@
+"""F on the landmark network and R on it: part masks sit on their parts of a real face, F
+is frozen but differentiable in the image, R's head learns from cached features of real
+renders, and F and R export as one bundle that the tracking runtime runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from ml.pairs_layout import list_pairs, read_pair
+from tests.conftest import MEDIA, REPO
+
+pytest.importorskip("mediapipe", reason="mediapipe (training extra) defines the face parts")
+
+
+@pytest.fixture(scope="module")
+def f():
+    from ml.landmark_features import LandmarkF
+
+    return LandmarkF()
+
+
+@pytest.fixture(scope="module")
+def face_crops() -> np.ndarray:
+    """Aligned 192 px crops of the sample video (every 12th frame), as the tracker makes."""
+    from au_retarget_addon.core.align import align_face
+    from au_retarget_addon.core.detect import DEFAULT_MODEL_DIR, FaceDetector
+    from au_retarget_addon.core.video import VideoReader
+
+    det = FaceDetector(DEFAULT_MODEL_DIR)
+    with VideoReader(MEDIA / "single_face.mp4") as v:
+        return np.stack(
+            [align_face(rgb, det.detect(rgb)[0].points, 192)[0] for _, _, rgb in v.frames(step=12)]
+        )
+
+
+def _x(crops: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(crops).permute(0, 3, 1, 2).float() / 255.0
+
+
+def test_part_masks_sit_on_their_parts_of_a_real_face(f, face_crops):
+    with torch.no_grad():
+        out = f(_x(face_crops))
+    assert out["presence"].min() > 0.9
+    masks = f._masks(out["landmarks"][:, :, :2] + 0.5, 24)  # (N, K, 24, 24)
+    peak = {}
+    for k, name in enumerate(f.part_names):
+        m = masks[:, k].mean(0)
+        r, c = np.unravel_index(int(m.argmax()), m.shape)
+        peak[name] = (r, c)
+    # the subject's left eye is on the image's right; brows above eyes; mouth below the nose
+    assert peak["eye_left"][1] > peak["eye_right"][1]
+    assert (
+        peak["brow_left"][0] < peak["eye_left"][0] and peak["brow_right"][0] < peak["eye_right"][0]
+    )
+    assert peak["mouth"][0] > peak["nose"][0] > peak["eye_left"][0]
+    assert out["vector"].shape == (len(face_crops), f.dim)
+
+
+def test_f_is_frozen_and_differentiable_in_the_image(f, face_crops):
+    x = _x(face_crops[:2]).requires_grad_()
+    f.train()  # a regressor's train() must not put the frozen network in training mode
+    assert not f.net.training
+    f(x)["vector"].pow(2).mean().backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0
+    assert not any(p.requires_grad for p in f.parameters())
+
+
+def test_head_learns_cached_render_features_and_exports_a_bundle(tiny_pairs, tmp_path):
+    """Tiny pairs at 64 px: F resizes them to its input; a few hundred head steps fit them."""
+    from au_retarget_addon.core.bundle import ModelBundle
+
+    pairs = tmp_path / "pairs"  # a copy: crop rolls are written into the dataset
+    shutil.copytree(tiny_pairs, pairs)
+    rolls = [sys.executable, str(REPO / "ml" / "crop_rolls.py"), "--", "--pairs", str(pairs)]
+    assert subprocess.run(rolls, capture_output=True).returncode == 0
+    run, bundle = tmp_path / "run", tmp_path / "bundle"
+    cmd = [sys.executable, "-m", "ml.train_landmark_regressor", "--pairs", str(pairs)]
+    cmd += ["--run", str(run), "--steps", "300", "--batch", "16", "--bundle", str(bundle)]
+    env = {**os.environ, "AURT_CACHE": str(tmp_path / "cache")}
+    res = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, env=env)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert list((tmp_path / "cache" / "features").glob("*.npz"))  # features cached
+    losses = [json.loads(line)["loss"] for line in (run / "log.jsonl").open()]
+    assert losses[-1] < 0.6 * losses[0]
+    b = ModelBundle(bundle, device="cpu")
+    assert b.input.size == 64 and b.roll_in_crop
+    crops = np.stack([read_pair(p).image for p in list_pairs(pairs)[:4]])
+    out = b.run(crops, crop_rolls=np.zeros(4))
+    assert out.shape == (4, len(b.names)) and np.isfinite(out).all()
+    lo = np.array([b.card["ranges"][n][0] for n in b.names])
+    hi = np.array([b.card["ranges"][n][1] for n in b.names])
+    assert np.all(out >= lo - 1e-4) and np.all(out <= hi + 1e-4)
+    assert "Apache-2.0" in b.card["feature_extractor"]["licence"]
