@@ -3,8 +3,8 @@ to every rig parameter. F is frozen, so its features of the rendered pairs are c
 and cached, and training R costs only this head (ml/train_landmark_regressor.py).
 
 The head standardises its input with the training features' mean and std (kept in its
-state), and maps outputs into each parameter's range with a sigmoid, as ml/regressor.py
-does; the brow style comes from its own logits.
+state) and outputs each parameter linearly in its range, clamped to it; the brow style
+comes from its own logits.
 """
 
 from __future__ import annotations
@@ -31,7 +31,8 @@ class LandmarkRegressorConfig:
 
 
 class LandmarkRegressor(nn.Module):
-    """F's vector (N, D) -> {"params": (N, P), "logits": (N, P), "brow_logits": (N, S)}."""
+    """F's vector (N, D) -> {"params": (N, P), "logits": (N, P) the unclamped outputs in
+    range units (0 = minimum, 1 = maximum), "brow_logits": (N, S)}."""
 
     lo: torch.Tensor
     span: torch.Tensor
@@ -65,9 +66,12 @@ class LandmarkRegressor(nn.Module):
     def forward(self, v: torch.Tensor) -> dict[str, torch.Tensor]:
         out = self.head(self.trunk((v - self.feat_mean) / self.feat_std))
         n = len(self.cont)
+        # linear in the range (0 at its minimum, 1 at its maximum), clamped only for the
+        # parameters: losses on `logits` never saturate, so AUs that are mostly 0 in the
+        # pairs keep their gradient (a sigmoid head stalled them there)
         logits = torch.zeros(v.shape[0], self.size, device=v.device, dtype=out.dtype)
-        logits[:, self.cont] = out[:, :n]
-        params = self.lo + self.span * torch.sigmoid(logits)
+        logits[:, self.cont] = out[:, :n] + 0.5
+        params = self.lo + self.span * logits.clamp(0.0, 1.0)
         brow_logits = out[:, n:]
         if self.brow:
             params[:, self.brow] = brow_logits.argmax(1, keepdim=True).to(params.dtype)

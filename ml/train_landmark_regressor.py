@@ -110,8 +110,9 @@ def train(
     spec: RigSpec, x: np.ndarray, y: np.ndarray, cfg: LandmarkRegressorConfig, steps: int,
     lr: float, batch: int, seed: int, log_path: Path,
 ) -> LandmarkRegressor:  # fmt: skip
-    """R's head on cached features: weighted L1 on range-normalised parameters, cross-
-    entropy on the brow style; AdamW with a cosine decay."""
+    """R's head on cached features: weighted squared error on range-normalised parameters
+    (the mean, not the median, of sparse AUs), cross-entropy on the brow style; AdamW with
+    a cosine decay."""
     torch.manual_seed(seed)
     model = LandmarkRegressor(spec, cfg)
     xt, yt = torch.from_numpy(x), torch.from_numpy(y)
@@ -127,8 +128,8 @@ def train(
                 g["lr"] = lr * 0.5 * (1 + math.cos(math.pi * step / steps))
             idx = torch.randint(0, len(xt), (batch,), generator=gen)
             out = model(xt[idx])
-            err = (out["params"] - yt[idx]).abs() / span
-            loss = (err * w).sum(1).mean() / w.sum()
+            err = (model.lo + span * out["logits"] - yt[idx]) / span  # unclamped
+            loss = (err.pow(2) * w).sum(1).mean() / w.sum()
             if model.brow:
                 style = (yt[idx][:, model.brow[0]] - model.lo[model.brow[0]]).round().long()
                 loss = loss + 0.1 * torch.nn.functional.cross_entropy(out["brow_logits"], style)
