@@ -35,7 +35,7 @@ from rigs.spec import load_spec
 from . import mediapipe_yardstick as mpy
 from .cache import cache_dir
 from .errors import MLError, exit_on_error
-from .real_face_set import _save, build, load_crops, split_clips
+from .real_face_set import build, load_crops, save_npz, split_clips
 from .real_media import SET_FILE, RealFaceSet, load_set
 
 log = logging.getLogger(__name__)
@@ -84,7 +84,7 @@ def yardstick(
     except VideoError as exc:
         raise EvalRealError(f"clip {clip}: {exc}") from exc
     result = {"found": found, "scores": scores, "matrix": matrix, "key": np.array(key)}
-    _save(out, **result)
+    save_npz(out, **result)
     return result
 
 

@@ -36,7 +36,7 @@ from au_retarget_addon.core.video import VideoError, VideoReader
 from .cache import cache_dir
 from .errors import MLError, exit_on_error
 from .face_tracks import link, summarise
-from .real_media import SET_FILE, RealFaceSet, fetch, load_set, sha256_of
+from .real_media import SET_FILE, RealFaceSet, fetch, load_set
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ class RealFaceSetError(MLError, RuntimeError):
     """A clip of the set is missing, unreadable or has no face (names the clip)."""
 
 
-def _save(path: Path, **arrays: np.ndarray) -> None:
+def save_npz(path: Path, **arrays: np.ndarray) -> None:
     """np.savez_compressed, renamed into place once complete (umask-respecting mode)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     part = path.with_name(f".{path.stem}.part.npz")
@@ -68,9 +68,11 @@ def _frames(path: Path, label: str) -> Any:
     return reader
 
 
-def detect_clip(path: Path, out: Path, detector: FaceDetector, label: str) -> dict[str, Any]:
-    """Every face with score >= MIN_SCORE in every frame, cached in `out` by sha256."""
-    digest = sha256_of(path)
+def detect_clip(
+    path: Path, digest: str, out: Path, detector: FaceDetector, label: str
+) -> dict[str, Any]:
+    """Every face with score >= MIN_SCORE in every frame, cached in `out` under the clip's
+    sha256 `digest` (the fetch has just checked the file against it)."""
     if out.is_file():
         with np.load(out) as z:
             if str(z["sha256"]) == digest:
@@ -104,7 +106,7 @@ def detect_clip(path: Path, out: Path, detector: FaceDetector, label: str) -> di
         "width": np.array(info.width),
         "fps": np.array(info.fps),
     }
-    _save(out, **result)
+    save_npz(out, **result)
     return result
 
 
@@ -166,7 +168,7 @@ def crop_clip(
     for (person, size), items in got.items():
         r = np.array([row for _, _, row in items], np.int64)
         empty = np.zeros((0, size, size, 3), np.uint8)
-        _save(
+        save_npz(
             todo[(person, size)],
             crops=np.stack([c for c, _, _ in items]) if items else empty,
             frames=det["frame"][r], times=det["times"][det["frame"][r]], boxes=det["box"][r],
@@ -212,7 +214,7 @@ def build(
         clip = rfs.clips[name]
         path = media / clip.filename
         detector = detector or FaceDetector(DEFAULT_MODEL_DIR)
-        det = detect_clip(path, cache / "detections" / f"{name}.npz", detector, name)
+        det = detect_clip(path, clip.sha256, cache / "detections" / f"{name}.npz", detector, name)
         rows, tracks = assign_people(rfs, name, det)
         outs = {(p, s): crop_path(cache, s, name, p) for p in rows for s in sizes}
         crop_clip(path, det, rows, outs, name)
@@ -281,7 +283,7 @@ def export(
     if not names:
         raise RealFaceSetError(f"the {split} split has no crops at {size} px")
     out.parent.mkdir(parents=True, exist_ok=True)
-    _save(out, crops=np.concatenate(crops), names=np.array(names))
+    save_npz(out, crops=np.concatenate(crops), names=np.array(names))
     return len(names)
 
 
