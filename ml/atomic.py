@@ -9,6 +9,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from au_retarget_addon.core.files import new_folder_mode
+
 
 @contextmanager
 def atomic_folder(out: Path, prefix: str = ".tmp_") -> Iterator[Path]:
@@ -18,6 +20,7 @@ def atomic_folder(out: Path, prefix: str = ".tmp_") -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(prefix=prefix, dir=out.parent))
     try:
         yield tmp
+        tmp.chmod(new_folder_mode())  # mkdtemp makes it owner-only
         if out.exists():
             shutil.rmtree(out)
         tmp.replace(out)

@@ -34,6 +34,7 @@ import torch
 from torch import nn
 
 from au_retarget_addon.core.detect import DEFAULT_MODEL_DIR
+from au_retarget_addon.core.files import new_file_mode
 
 from .errors import MLError, exit_on_error
 
@@ -268,7 +269,7 @@ def _write_onnx(net: nn.Module, name: str, out: Path) -> None:
     try:
         export_onnx(net, SPECS[name], tmp)
         diff = check_onnx(net, name, tmp)
-        tmp.chmod(0o644)  # mkstemp makes it private; the models are ordinary data files
+        tmp.chmod(new_file_mode())  # mkstemp makes it owner-only
         tmp.replace(out / f"{name}.onnx")
         log.info("%s.onnx: onnxruntime vs torch max abs diff %.2e", name, diff)
     finally:

@@ -15,13 +15,13 @@ never leaves a half-written pair, and a rerun skips what is there.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
+
+from au_retarget_addon.core.files import atomic_bytes, atomic_path
 
 from .errors import MLError
 
@@ -75,17 +75,6 @@ def shard_indices(cfg: PairsConfig, k: int, n: int) -> dict[int, range]:
     }
 
 
-def _atomic_bytes(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp_", suffix=path.suffix)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def open_dataset(root: Path, cfg: PairsConfig) -> None:
     """Create DIR/dataset.json, or check that an existing run used the same config."""
     try:
@@ -104,7 +93,7 @@ def open_dataset(root: Path, cfg: PairsConfig) -> None:
                 f"{meta} was written with another config (old, new): {diff}; use a new --out folder"
             )
         return
-    _atomic_bytes(meta, json.dumps(asdict(cfg), indent=2).encode())
+    atomic_bytes(meta, json.dumps(asdict(cfg), indent=2).encode())
 
 
 def _png(img: np.ndarray) -> bytes:
@@ -118,26 +107,21 @@ def write_pair(root: Path, cfg: PairsConfig, index: int, pair: Pair) -> None:
     """Write one pair; its .npz goes last, so its presence means the pair is complete."""
     stem = pair_stem(root, cfg, index)
     stem.parent.mkdir(parents=True, exist_ok=True)
-    _atomic_bytes(stem.with_suffix(".png"), _png(cv2.cvtColor(pair.image, cv2.COLOR_RGB2BGR)))
-    _atomic_bytes(stem.with_suffix(".mask.png"), _png(pair.mask))
-    fd, tmp = tempfile.mkstemp(dir=stem.parent, prefix=".tmp_", suffix=".npz")
-    os.close(fd)
-    try:
+    atomic_bytes(stem.with_suffix(".png"), _png(cv2.cvtColor(pair.image, cv2.COLOR_RGB2BGR)))
+    atomic_bytes(stem.with_suffix(".mask.png"), _png(pair.mask))
+    with atomic_path(stem.with_suffix(".npz")) as tmp:
         np.savez(
             tmp,
             params=pair.params.astype(np.float32),
             lm68=pair.lm68.astype(np.float32),
             lm5=pair.lm5.astype(np.float32),
         )
-        os.replace(tmp, stem.with_suffix(".npz"))
-    finally:
-        Path(tmp).unlink(missing_ok=True)
 
 
 def write_shard_index(root: Path, cfg: PairsConfig, shard: int) -> None:
     folder = root / f"shard_{shard:05d}"
     stems = sorted(p.stem for p in folder.glob("[0-9]*.npz"))
-    _atomic_bytes(folder / "index.json", json.dumps({"pairs": stems}).encode())
+    atomic_bytes(folder / "index.json", json.dumps({"pairs": stems}).encode())
 
 
 def read_pair(stem: Path) -> Pair:
@@ -175,13 +159,8 @@ def read_config(root: Path) -> PairsConfig:
 
 def write_crop_rolls(root: Path, rolls: np.ndarray) -> None:
     """DIR/crop_roll.npy, atomically."""
-    fd, tmp = tempfile.mkstemp(dir=root, prefix=".tmp_", suffix=".npy")
-    os.close(fd)
-    try:
+    with atomic_path(root / CROP_ROLL_FILE) as tmp:
         np.save(tmp, np.asarray(rolls, np.float32))
-        os.replace(tmp, root / CROP_ROLL_FILE)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
 
 
 def read_crop_rolls(root: Path) -> np.ndarray:

@@ -14,6 +14,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from au_retarget_addon.core.files import new_file_mode
+
 from ..errors import MLError
 
 
@@ -46,7 +48,7 @@ def atomic_torch_save(obj: object, path: Path) -> None:
     tmp = Path(tmp_name)
     try:
         torch.save(obj, tmp)
-        tmp.chmod(0o644)  # mkstemp makes it private; weights are ordinary data files
+        tmp.chmod(new_file_mode())  # mkstemp makes it owner-only
         tmp.replace(path)
     finally:
         tmp.unlink(missing_ok=True)
