@@ -66,6 +66,8 @@ def prepare(context: bpy.types.Context) -> TrackInputs:
     if not s.video:
         raise ValueError("no video file chosen")
     video = Path(bpy.path.abspath(s.video))
+    if video.is_dir():
+        raise ValueError(f"video {video} is a folder: choose a video file")
     if not video.is_file():
         raise ValueError(f"video file {video} does not exist")
     device = prefs.device if s.device == "PREFS" else s.device
@@ -80,6 +82,7 @@ def prepare(context: bpy.types.Context) -> TrackInputs:
         missing=s.missing,
         neutral=neutral,
     )
+    settings.check()
     return TrackInputs(rig.name, video, bundle, detector, settings)
 
 
@@ -129,10 +132,11 @@ def apply(context: bpy.types.Context, job: TrackJob) -> str:
     action, first, last = write_take(
         rig, job.result, i.bundle.card, i.video, scene.aurt.scene_start, fps
     )
-    found = int(job.result.found.sum())
+    report = job.result.report
+    notes = "".join(f"; {n}" for n in report.notes)
     return (
-        f"Keyed {i.video.name} on {rig.name}: {found} of {len(job.result.frames)} frames "
-        f"with a face, scene frames {first}-{last}, action {action.name!r}"
+        f"Keyed {i.video.name} on {rig.name}: {len(job.result.frames)} frames "
+        f"({report.summary()}), scene frames {first}-{last}, action {action.name!r}{notes}"
     )
 
 

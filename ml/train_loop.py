@@ -23,6 +23,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from au_retarget_addon.core.files import atomic_path
 from rigs.spec import RigSpec
 
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
@@ -184,6 +185,24 @@ class Trainer:
         self._check_folded(last)
         if self.rt.main:
             log.info("resuming %s at step %d", last, self.step)
+            self._cut_log()
+
+    def _cut_log(self) -> None:
+        """Drop the log rows written after the checkpoint's step: the resumed run writes
+        those steps again (and a torn last line from the kill goes too)."""
+        path = self.run / "log.jsonl"
+        if not path.is_file():
+            return
+        keep = []
+        for line in path.read_text().splitlines():
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if not isinstance(row, dict) or int(row.get("step", 0)) <= self.step:
+                keep.append(line)
+        with atomic_path(path) as tmp:
+            tmp.write_text("".join(line + "\n" for line in keep))
 
     def _init_from(self, path: Path) -> None:
         """Start from the weights of `path` (run.init)."""

@@ -9,17 +9,51 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from tqdm import tqdm
 
 from .bundle import BundleError, ModelBundle
 from .detect import DEFAULT_MODEL_DIR, DetectorConfig, DetectorError, FaceDetector
+from .files import OutputError, check_output
 from .smoothing import OneEuroConfig
 from .track import TrackingError, TrackSettings, track_video
-from .tracks import TracksError, write_csv, write_npz
+from .tracks import Tracks, TracksError, write_csv, write_npz
+from .video import VideoError
 
 DEFAULT_DETECTOR = DEFAULT_MODEL_DIR
+OUT_SUFFIXES = (".csv", ".npz")
+ERRORS = (BundleError, DetectorError, TrackingError, TracksError, VideoError, OutputError)
+
+
+def _at_least(lo: float, kind: type = int, strict: bool = False) -> Callable[[str], float]:
+    """An argparse type: a number of `kind` >= lo (> lo when strict)."""
+
+    def parse(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a {kind.__name__}") from None
+        if value < lo or (strict and value == lo):
+            raise argparse.ArgumentTypeError(f"{text} must be {'>' if strict else '>='} {lo}")
+        return value
+
+    parse.__name__ = kind.__name__  # argparse names the type in its messages
+    return parse
+
+
+def _neutral(text: str) -> str | int:
+    if text == "auto":
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: use 'auto' or a frame index") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text}: a frame index is >= 0")
+    return value
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -30,24 +64,32 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--model", type=Path, required=True, help="model bundle folder")
     t.add_argument("--out", type=Path, required=True, help="tracks.csv or tracks.npz")
     t.add_argument("--detector", type=Path, default=DEFAULT_DETECTOR, help="MTCNN ONNX folder")
-    t.add_argument("--start", type=int, default=0)
-    t.add_argument("--stop", type=int, default=None)
-    t.add_argument("--step", type=int, default=1)
-    t.add_argument("--min-cutoff", type=float, default=1.0, help="One Euro: Hz")
-    t.add_argument("--beta", type=float, default=0.05, help="One Euro: speed coefficient")
+    t.add_argument("--start", type=_at_least(0), default=0, help="first frame")
+    t.add_argument("--stop", type=_at_least(1), default=None, help="frame to stop before")
+    t.add_argument("--step", type=_at_least(1), default=1, help="track every N-th frame")
+    t.add_argument(
+        "--min-cutoff", type=_at_least(0, float, strict=True), default=1.0, help="One Euro: Hz"
+    )
+    t.add_argument(
+        "--beta", type=_at_least(0, float), default=0.05, help="One Euro: speed coefficient"
+    )
     t.add_argument("--no-smoothing", action="store_true")
     t.add_argument("--missing", choices=("none", "hold", "interpolate"), default="none")
-    t.add_argument("--neutral", default=None, help="'auto' or a frame index")
-    t.add_argument("--face", type=int, default=0, help="0 = the largest face at the start")
+    t.add_argument("--neutral", type=_neutral, default=None, help="'auto' or a frame index")
+    t.add_argument("--face", type=_at_least(0), default=0, help="0 = the largest face at the start")
+    t.add_argument(
+        "--no-quality-gate", action="store_true",
+        help="key every detected face, also those too small, rolled or upside down",
+    )  # fmt: skip
     t.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
-    t.add_argument("--threads", type=int, default=0)
+    t.add_argument("--threads", type=_at_least(0), default=0)
     b = sub.add_parser("bench", help="frames/s end to end and ms per stage (medians)")
     b.add_argument("video", type=Path)
     b.add_argument("--model", type=Path, required=True, help="model bundle folder")
     b.add_argument("--detector", type=Path, default=DEFAULT_DETECTOR, help="MTCNN ONNX folder")
-    b.add_argument("--repeats", type=int, default=5)
+    b.add_argument("--repeats", type=_at_least(1), default=5)
     b.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
-    b.add_argument("--threads", type=int, default=0)
+    b.add_argument("--threads", type=_at_least(0), default=0)
     return ap
 
 
@@ -61,40 +103,68 @@ def _bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _write(tracks: Tracks, out: Path) -> Path:
+    """Write the tracks to `out`; when that fails after all (the disk filled, the folder
+    went away), write them to the temporary folder instead and say where."""
+    write = write_csv if out.suffix.lower() == ".csv" else write_npz
+    try:
+        write(tracks, out)
+        return out
+    except OSError as exc:
+        keep = Path(tempfile.mkdtemp(prefix="au_retarget_")) / f"tracks{out.suffix.lower()}"
+        write(tracks, keep)
+        raise OutputError(
+            f"--out {out} could not be written ({exc.strerror or exc}); "
+            f"the tracks are kept in {keep}"
+        ) from exc
+
+
 def _track(args: argparse.Namespace) -> int:
-    if args.out.suffix not in (".csv", ".npz"):
-        raise TracksError(f"--out {args.out}: use a .csv or .npz file name")
-    bundle = ModelBundle(args.model, device=args.device, threads=args.threads)
-    detector = FaceDetector(args.detector, DetectorConfig(threads=args.threads))
-    neutral = args.neutral if args.neutral in (None, "auto") else int(args.neutral)
+    check_output(args.out, OUT_SUFFIXES)
     smoothing = None if args.no_smoothing else OneEuroConfig(args.min_cutoff, args.beta)
     settings = TrackSettings(
-        args.start, args.stop, args.step, smoothing, args.missing, neutral, args.face
+        args.start, args.stop, args.step, smoothing, args.missing, args.neutral, args.face
     )
-    bar = tqdm(unit="frame")
+    if args.no_quality_gate:
+        settings.quality = type(settings.quality)(enabled=False)
+    settings.check()
+    bundle = ModelBundle(args.model, device=args.device, threads=args.threads)
+    detector = FaceDetector(args.detector, DetectorConfig(threads=args.threads))
+    bar: tqdm | None = None  # made at the first frame: an early error prints no bar
 
     def progress(done: int, total: int) -> bool:
+        nonlocal bar
+        if bar is None:
+            bar = tqdm(unit="frame", total=total)
         bar.total = total
         bar.n = done
         bar.refresh()
         return True
 
-    tracks = track_video(args.video, bundle, detector, settings, progress)
-    bar.close()
-    (write_csv if args.out.suffix == ".csv" else write_npz)(tracks, args.out)
-    found = int(tracks.found.sum())
-    print(f"wrote {args.out}: {len(tracks.frames)} frames, a face in {found}")
+    try:
+        tracks = track_video(args.video, bundle, detector, settings, progress)
+    finally:
+        if bar is not None:
+            bar.close()
+    for note in tracks.report.notes:
+        print(f"au_retarget track: warning: {note}", file=sys.stderr)
+    out = _write(tracks, args.out)
+    print(f"wrote {out}: {len(tracks.frames)} frames; {tracks.report.summary()}")
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    prog = f"au_retarget {args.cmd}"
     try:
         return _track(args) if args.cmd == "track" else _bench(args)
-    except (BundleError, DetectorError, TrackingError, TracksError) as exc:
-        print(f"au_retarget track: error: {exc}", file=sys.stderr)
+    except ERRORS as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted; nothing was written", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

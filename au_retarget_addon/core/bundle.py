@@ -55,10 +55,61 @@ def read_card(path: Path) -> dict[str, Any]:
         card = json.loads(card_path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise BundleError(f"{card_path} is not valid JSON: {exc}") from exc
+    check_card(card, card_path)
+    return dict(card)
+
+
+def _number(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and np.isfinite(x)
+
+
+def check_card(card: Any, card_path: Path) -> None:
+    """The card's schema, as far as tracking reads it; a BundleError names the file and
+    the field that is wrong."""
+
+    def bad(field: str, want: str) -> BundleError:
+        return BundleError(f"{card_path}: {field} must be {want}")
+
+    if not isinstance(card, dict):
+        raise BundleError(f"{card_path} is not a model card (a JSON object)")
     for key in ("spec_hash", "outputs", "input"):
         if key not in card:
             raise BundleError(f"{card_path} lacks the key {key!r}")
-    return dict(card)
+    if not isinstance(card["spec_hash"], str) or not card["spec_hash"]:
+        raise bad("spec_hash", "a string")
+    outputs = card["outputs"]
+    if not (isinstance(outputs, list) and outputs and all(isinstance(n, str) for n in outputs)):
+        raise bad("outputs", "a non-empty list of parameter names")
+    if len(set(outputs)) != len(outputs):
+        raise bad("outputs", "a list of distinct names")
+    inp = card["input"]
+    if not isinstance(inp, dict):
+        raise bad("input", "an object with size, mean and std")
+    size = inp.get("size")
+    if not (isinstance(size, int) and not isinstance(size, bool) and 16 <= size <= 4096):
+        raise bad("input.size", "a whole number of pixels (16 to 4096)")
+    for key in ("mean", "std"):
+        v = inp.get(key)
+        if not (isinstance(v, list) and len(v) == 3 and all(_number(x) for x in v)):
+            raise bad(f"input.{key}", "a list of 3 numbers (R, G, B)")
+    if any(x <= 0 for x in inp["std"]):
+        raise bad("input.std", "positive")
+    ranges = card.get("ranges", {})
+    if not isinstance(ranges, dict):
+        raise bad("ranges", "an object of parameter: [min, max]")
+    for name, r in ranges.items():
+        if not (isinstance(r, list) and len(r) == 2 and all(_number(x) for x in r)):
+            raise bad(f"ranges.{name}", "[min, max] numbers")
+        if r[0] > r[1]:
+            raise bad(f"ranges.{name}", "[min, max] with min <= max")
+    groups = card.get("groups", {})
+    if not (isinstance(groups, dict) and all(isinstance(g, list) for g in groups.values())):
+        raise bad("groups", "an object of group: [parameter names]")
+    roll = card.get("roll_in_crop", False)
+    if not isinstance(roll, bool):
+        raise bad("roll_in_crop", "true or false")
+    if roll and not ("head_roll" in outputs and "head_roll" in ranges):
+        raise bad("roll_in_crop", "false for a card without head_roll in outputs and ranges")
 
 
 class ModelBundle:

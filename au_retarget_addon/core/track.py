@@ -1,8 +1,10 @@
-"""Video to per-frame parameter tracks: decode -> detect -> align -> infer -> smooth.
+"""Video to per-frame parameter tracks: decode -> detect -> gate -> align -> infer -> smooth.
 
 One face is followed: the largest at the start (or the one the user picks), then the
 detection that overlaps the previous box. Most frames only refine the previous box
-(RNet + ONet); the full detector runs when the track is lost.
+(RNet + ONet); the full detector runs when the track is lost. Faces the regressor cannot
+read (too small, unsure, rolled beyond the rig, upside down: core/face_quality.py) count
+as frames without a face; the tracks' report says how many and why.
 """
 
 from __future__ import annotations
@@ -19,8 +21,9 @@ import numpy as np
 from .align import align_face, crop_roll
 from .bundle import ModelBundle
 from .detect import Detection, FaceDetector
+from .face_quality import QualityConfig, QualityGate
 from .smoothing import OneEuroConfig, smooth_track
-from .tracks import Tracks, calibrate_neutral, fill_missing
+from .tracks import TrackReport, Tracks, calibrate_neutral, fill_missing
 from .video import VideoError, VideoReader
 
 log = logging.getLogger(__name__)
@@ -40,6 +43,25 @@ class TrackSettings:
     neutral: str | int | None = None  # None, "auto" (most neutral frame) or a frame index
     face: int = 0  # at the first frame with faces: 0 = the largest, 1 = next largest, ...
     batch: int = 32
+    quality: QualityConfig = field(default_factory=QualityConfig)
+
+    def check(self) -> None:
+        """Refuse settings that cannot run (names the setting), before any work."""
+        if self.start < 0:
+            raise TrackingError(f"start frame must be >= 0, got {self.start}")
+        if self.step < 1:
+            raise TrackingError(f"frame step must be >= 1, got {self.step}")
+        if self.stop is not None and self.stop <= self.start:
+            raise TrackingError(f"end frame {self.stop - 1} is before start frame {self.start}")
+        if self.face < 0:
+            raise TrackingError(f"face must be >= 0 (0 = the largest), got {self.face}")
+        if self.batch < 1:
+            raise TrackingError(f"batch must be >= 1, got {self.batch}")
+        if self.missing not in ("none", "hold", "interpolate"):
+            raise TrackingError(f"missing must be none, hold or interpolate: {self.missing!r}")
+        n = self.neutral
+        if not (n is None or n == "auto" or (isinstance(n, int) and n >= 0)):
+            raise TrackingError(f"neutral must be 'auto' or a frame index >= 0, got {n!r}")
 
 
 class StageClock:
@@ -73,6 +95,7 @@ class FaceFollower:
     def __init__(self, detector: FaceDetector, pick: int = 0) -> None:
         self.detector, self.pick = detector, pick
         self.box: np.ndarray | None = None
+        self.note: str | None = None  # set when the picked face is not there
 
     def __call__(self, image: np.ndarray) -> tuple[Detection | None, bool]:
         if self.box is not None:
@@ -85,6 +108,11 @@ class FaceFollower:
             return None, True
         if self.box is None:
             ranked = sorted(dets, key=lambda d: -_area(d.box))
+            if self.pick >= len(ranked) and self.note is None:
+                self.note = (
+                    f"face {self.pick} asked for, but the first frame with faces has "
+                    f"{len(ranked)}: following face {len(ranked) - 1} (the smallest)"
+                )
             det = ranked[min(self.pick, len(ranked) - 1)]
         else:
             prev = self.box
@@ -105,6 +133,7 @@ def track_video(
     False to cancel (a TrackingError says so; nothing is half-written). `clock` collects
     the time per stage."""
     s = settings or TrackSettings()
+    s.check()
     clock = clock if clock is not None else StageClock()
     size = bundle.input.size
     frames, times, conf, valid, cuts = [], [], [], [], set()
@@ -124,11 +153,23 @@ def track_video(
         reader = VideoReader(video)
     except VideoError as exc:
         raise TrackingError(str(exc)) from exc
+    report = TrackReport()
     with reader:
         info = reader.info
         stop = min(s.stop if s.stop is not None else info.frame_count, info.frame_count)
         total = max(0, -(-(stop - s.start) // s.step))
+        if s.start >= info.frame_count:
+            raise TrackingError(
+                f"start frame {s.start} is beyond the end of {video} ({info.frame_count} frames)"
+            )
+        if isinstance(s.neutral, int) and s.neutral not in range(s.start, stop, s.step):
+            raise TrackingError(
+                f"neutral frame {s.neutral} is not among the tracked frames of {video} "
+                f"({s.start}..{stop - 1} step {s.step})"
+            )
         follow = FaceFollower(detector, s.face)
+        lo_hi = bundle.card.get("ranges", {}).get("head_roll", (-30.0, 30.0))
+        gate = QualityGate(detector, (float(lo_hi[0]), float(lo_hi[1])), s.quality)
         try:
             clock.lap("open")
             for k, (idx, t, image) in enumerate(reader.frames(s.start, stop, s.step)):
@@ -137,7 +178,14 @@ def track_video(
                 clock.lap("detect")
                 frames.append(idx)
                 times.append(t)
-                if det is None:
+                why = None
+                if det is not None:
+                    crop, m = align_face(image, det.points, size)
+                    roll = crop_roll(m)
+                    why = gate.check(image, det, roll, redetected)
+                    if why is not None:
+                        report.dropped[why] = report.dropped.get(why, 0) + 1
+                if det is None or why is not None:
                     valid.append(False)
                     conf.append(0.0)
                 else:
@@ -145,8 +193,7 @@ def track_video(
                         cuts.add(len(frames) - 1)
                     valid.append(True)
                     conf.append(det.score)
-                    crop, m = align_face(image, det.points, size)
-                    pending.append((len(frames) - 1, crop, crop_roll(m)))
+                    pending.append((len(frames) - 1, crop, roll))
                     if len(pending) >= s.batch:  # memory stays flat however long the video
                         flush()
                 clock.lap("align")
@@ -155,19 +202,39 @@ def track_video(
                 clock.lap("progress")
         except VideoError as exc:
             raise TrackingError(str(exc)) from exc
+        if reader.decoded_to < stop - max(1, stop // 100):
+            report.notes.append(
+                f"{video} ended at frame {reader.decoded_to} of the {info.frame_count} its "
+                "header announces: the file may be cut short (a partial download?)"
+            )
+        if reader.untimed:
+            report.notes.append(
+                f"{video}: {reader.untimed} frames without a usable timestamp, timed by "
+                "the frame rate"
+            )
+    if follow.note:
+        report.notes.append(follow.note)
     if not frames:
         raise TrackingError(f"video {video} has no frames in {s.start}..{stop} step {s.step}")
     ok = np.array(valid)
     if not ok.any():
-        raise TrackingError(f"no face found in any of the {len(frames)} frames of {video}")
+        from .face_quality import REASONS
+
+        why = ", ".join(f"{n} {REASONS[r]}" for r, n in sorted(report.dropped.items()))
+        raise TrackingError(
+            f"no face found in any of the {len(frames)} frames of {video}"
+            + (f" that the regressor can read (refused: {why})" if why else "")
+        )
+    report.detected = int(ok.sum())
     flush()
     clock.lap("align")
     values = np.full((len(frames), len(bundle.names)), np.nan)
     for r, v in rows.items():
         values[r] = v
     tracks = Tracks(
-        np.array(frames), np.array(times), list(bundle.names), values, np.array(conf), info.fps
-    )
+        np.array(frames), np.array(times), list(bundle.names), values, np.array(conf), info.fps,
+        report,
+    )  # fmt: skip
     if s.smoothing is not None:
         tracks.values = smooth_track(tracks.times, values, ok, s.smoothing, cuts)
     if s.neutral is not None:

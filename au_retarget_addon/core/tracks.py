@@ -3,17 +3,40 @@
 from __future__ import annotations
 
 import csv
-import os
-import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .files import atomic_write
+
 
 class TracksError(ValueError):
     """A tracks table or option is wrong (names the file, frame or parameter)."""
+
+
+@dataclass
+class TrackReport:
+    """What a tracking run met besides the values: the frames it dropped and why, the
+    frames a missing-frame policy filled, and warnings for the user."""
+
+    detected: int = 0  # frames with a face that passed the quality gate
+    dropped: dict[str, int] = field(default_factory=dict)  # gate reason -> frames
+    filled: int = 0  # frames without a face given values by the missing-frame policy
+    notes: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        """One line: 'a face in D; dropped X (reason), ...; filled F'."""
+        from .face_quality import REASONS
+
+        parts = [f"a face in {self.detected}"]
+        if self.dropped:
+            why = ", ".join(f"{n} {REASONS.get(r, r)}" for r, n in sorted(self.dropped.items()))
+            parts.append(f"dropped {sum(self.dropped.values())} ({why})")
+        if self.filled:
+            parts.append(f"{self.filled} filled in")
+        return "; ".join(parts)
 
 
 @dataclass
@@ -24,6 +47,7 @@ class Tracks:
     values: np.ndarray  # (T, P); NaN where no face was found
     confidence: np.ndarray  # (T,) detector score, 0 where no face
     fps: float
+    report: TrackReport = field(default_factory=TrackReport)
 
     @property
     def found(self) -> np.ndarray:
@@ -37,6 +61,7 @@ def fill_missing(tracks: Tracks, policy: str) -> Tracks:
     ok = tracks.found
     if policy == "none" or ok.all() or not ok.any():
         return tracks
+    tracks.report.filled += int((~ok).sum())
     v = tracks.values
     idx = np.flatnonzero(ok)
     if policy == "hold":
@@ -77,21 +102,10 @@ def calibrate_neutral(tracks: Tracks, card: dict[str, Any], neutral: str | int) 
     return row
 
 
-def _atomic(path: Path, write: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp_", suffix=path.suffix)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-
-
 def write_csv(tracks: Tracks, path: str | Path) -> None:
     """frame, time, confidence, then one column per parameter; empty cells: no face."""
 
-    def write(tmp: str) -> None:
+    def write(tmp: Path) -> None:
         with open(tmp, "w", newline="") as f:
             w = csv.writer(f)
             w.writerow(["frame", "time", "confidence", *tracks.names])
@@ -106,11 +120,11 @@ def write_csv(tracks: Tracks, path: str | Path) -> None:
                     ]
                 )
 
-    _atomic(Path(path), write)
+    atomic_write(Path(path), write)
 
 
 def write_npz(tracks: Tracks, path: str | Path) -> None:
-    def write(tmp: str) -> None:
+    def write(tmp: Path) -> None:
         with open(tmp, "wb") as f:
             np.savez(
                 f,
@@ -122,7 +136,7 @@ def write_npz(tracks: Tracks, path: str | Path) -> None:
                 fps=tracks.fps,
             )
 
-    _atomic(Path(path), write)
+    atomic_write(Path(path), write)
 
 
 def read_npz(path: str | Path) -> Tracks:

@@ -1,8 +1,10 @@
 """Video input through OpenCV, streamed frame by frame (memory stays flat).
 
-`open_video` checks the file and reads its metadata; `VideoReader.frames` yields
+`VideoReader` checks the file and reads its metadata; `VideoReader.frames` yields
 (frame index, time in seconds, RGB image) for a frame range and step, with the
-container's rotation applied (phone videos are often stored sideways).
+container's rotation applied (phone videos are often stored sideways). A frame's time is
+its timestamp in the container, so variable-frame-rate video (phones, screen captures)
+keeps its timing; where a container gives none, index / frame rate.
 """
 
 from __future__ import annotations
@@ -47,6 +49,8 @@ class VideoReader:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
+        if self.path.is_dir():
+            raise VideoError(f"video {self.path} is a folder, not a video file")
         if not self.path.is_file():
             raise VideoError(f"video {self.path} does not exist")
         self.cap = cv2.VideoCapture(str(self.path))
@@ -66,6 +70,8 @@ class VideoReader:
             log.warning("%s reports no frame rate; assuming 30 fps", self.path)
             fps = 30.0
         self.info = VideoInfo(self.path, fps, count, w, h, rot)
+        self.decoded_to = 0  # one past the last frame index read so far
+        self.untimed = 0  # frames whose container timestamp was missing or out of order
 
     def __enter__(self) -> VideoReader:
         return self
@@ -85,14 +91,21 @@ class VideoReader:
         if start > 0 and not self.cap.set(cv2.CAP_PROP_POS_FRAMES, start):
             raise VideoError(f"{self.path}: cannot seek to frame {start}")
         index = start
+        last = -np.inf
         while stop is None or index < stop:
             ok, bgr = self.cap.read()
             if not ok:
                 break
+            t = self.cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
+            if not (np.isfinite(t) and t > last):
+                self.untimed += 1
+                t = max(index / self.info.fps, last + 1e-6)
+            last = t
             if (index - start) % step == 0:
                 if self.info.rotation:
                     bgr = cv2.rotate(bgr, _ROTATE[self.info.rotation])
-                yield index, index / self.info.fps, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+                yield index, t, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
             index += 1
+            self.decoded_to = index
         if index == start:
             raise VideoError(f"{self.path}: no frame could be decoded from frame {start} on")
