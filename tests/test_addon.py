@@ -5,6 +5,7 @@ operators on the real sample video (real rig, real MTCNN and ONNX model, real ke
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 import time
 import zipfile
@@ -13,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests import bad_media
 from tests.conftest import MEDIA
 
 pytestmark = pytest.mark.blender
@@ -68,7 +70,18 @@ def _param_curves(bpy, rig) -> dict:
 def _scene_state(bpy) -> tuple:
     objs = sorted(o.name for o in bpy.data.objects)
     anim = sorted(o.name for o in bpy.data.objects if o.animation_data and o.animation_data.action)
-    return objs, sorted(a.name for a in bpy.data.actions), anim
+    keys = sorted(
+        (a.name, fc.data_path, fc.array_index, len(fc.keyframe_points))
+        for a in bpy.data.actions
+        for fc in _all_fcurves(a)
+    )
+    frame = bpy.context.scene.frame_current
+    return objs, sorted(a.name for a in bpy.data.actions), anim, keys, frame
+
+
+def _all_fcurves(action) -> list:
+    return [fc for layer in action.layers for strip in layer.strips
+            for bag in strip.channelbags for fc in bag.fcurves]  # fmt: skip
 
 
 def test_zip_holds_code_rig_models_and_platform_wheels(addon_zip):
@@ -173,6 +186,21 @@ def test_scene_frames_follow_video_time_when_rates_differ(addon):
     assert bpy.ops.aurt.track_video() == {"FINISHED"}
     frames = [kp.co[0] for kp in _param_curves(bpy, rig)['["AU12_L"]'].keyframe_points]
     assert frames == [10.0, 12.0, 14.0, 16.0, 18.0, 20.0]
+    assert _scene_state(bpy)[3], "the scene state sees no keys"
+
+
+def test_variable_frame_rate_video_keys_at_its_frame_times(addon, tmp_path):
+    """A frame's scene frame comes from its timestamp in the container, not from its
+    index over the average frame rate."""
+    bpy = addon
+    video, times = bad_media.variable_rate(tmp_path / "vfr.mp4", [33] * 3 + [100] * 3)
+    scene = bpy.context.scene
+    scene.render.fps, scene.render.fps_base = 30, 1.0
+    rig = _setup_take(bpy, end=-1)
+    scene.aurt.video, scene.aurt.scene_start = str(video), 1
+    assert bpy.ops.aurt.track_video() == {"FINISHED"}
+    frames = [kp.co[0] for kp in _param_curves(bpy, rig)['["AU12_L"]'].keyframe_points]
+    assert frames == [1 + round(t * 30) for t in times] == [1, 2, 3, 4, 7, 10, 13]
 
 
 def test_cancel_part_way_leaves_scene_unchanged(addon):
@@ -201,28 +229,61 @@ def _corrupt_bundle(tmp_path: Path, tiny_bundle: Path) -> Path:
     return bad
 
 
-@pytest.mark.parametrize(
-    "case", ["no_video", "missing_file", "no_face", "corrupt_bundle", "not_a_rig"]
-)
+def _bundle_with_card(tmp_path: Path, tiny_bundle: Path, change) -> Path:
+    bad = tmp_path / "card.aurt"
+    shutil.copytree(tiny_bundle, bad)
+    card = json.loads((bad / "model_card.json").read_text())
+    (bad / "model_card.json").write_text(json.dumps(change(card)))
+    return bad
+
+
+BAD_INPUTS = {
+    "no_video": "no video file",
+    "missing_file": "nothing.mp4",
+    "folder_video": "is a folder",
+    "no_face": "no face",
+    "upside_down": "upside down",
+    "corrupt_bundle": "model.onnx",
+    "null_card": "not a model card",
+    "string_size": "input.size",
+    "other_rig": "trained for rig spec",
+    "not_a_rig": "Cube",
+    "end_before_start": "end frame 2 is before start frame 5",
+    "neutral_beyond": "neutral frame 500 is not among the tracked frames",
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_INPUTS))
 def test_bad_input_reports_error_and_leaves_scene(addon, tiny_bundle, tmp_path, case):
     bpy = addon
     rig = _setup_take(bpy, end=8)
+    bpy.context.scene.frame_current = 7
     s = bpy.context.scene.aurt
-    expect = {
-        "no_video": "no video file",
-        "missing_file": "nothing.mp4",
-        "no_face": "no face",
-        "corrupt_bundle": "model.onnx",
-        "not_a_rig": "Cube",
-    }[case]
+    expect = BAD_INPUTS[case]
     if case == "no_video":
         s.video = ""
     elif case == "missing_file":
         s.video = str(tmp_path / "nothing.mp4")
+    elif case == "folder_video":
+        (tmp_path / "clip.mp4").mkdir()
+        s.video = str(tmp_path / "clip.mp4")
     elif case == "no_face":
         s.video, s.video_end = str(MEDIA / "no_face.mp4"), 10
+    elif case == "upside_down":
+        s.video = str(bad_media.upside_down(tmp_path / "upside_down.avi", 8))
     elif case == "corrupt_bundle":
         s.model, s.model_path = "FILE", str(_corrupt_bundle(tmp_path, tiny_bundle))
+    elif case in ("null_card", "string_size", "other_rig"):
+        change = {
+            "null_card": lambda c: None,
+            "string_size": lambda c: {**c, "input": {**c["input"], "size": "64"}},
+            "other_rig": lambda c: {**c, "spec_hash": "0" * 64},
+        }[case]
+        s.model, s.model_path = "FILE", str(_bundle_with_card(tmp_path, tiny_bundle, change))
+    elif case == "end_before_start":
+        s.video_start, s.video_end = 5, 2
+    elif case == "neutral_beyond":
+        s.neutral, s.neutral_frame = "FRAME", 500
     else:
         bpy.ops.mesh.primitive_cube_add()
         s.target = None

@@ -75,8 +75,15 @@ def test_killed_run_resumes_to_the_same_weights(tiny_pairs, tmp_path):
 def test_longer_run_continues_from_checkpoint(tiny_pairs, tmp_path):
     straight = _train(tiny_pairs, tmp_path / "a", 8)
     _train(tiny_pairs, tmp_path / "b", 4)
+    # as a run killed after step 4's checkpoint leaves it: log rows up to step 8 and a
+    # torn last line; the resumed run writes steps 5 to 8 once
+    log_a = (tmp_path / "a" / "log.jsonl").read_text()
+    (tmp_path / "b" / "log.jsonl").write_text(log_a + '{"step": 9, "lo')
     extended = _train(tiny_pairs, tmp_path / "b", 8)
     assert extended["rank_checksums"] == straight["rank_checksums"]
+    steps = [json.loads(line)["step"] for line in (tmp_path / "b" / "log.jsonl").open()]
+    assert steps == [json.loads(line)["step"] for line in log_a.splitlines()]
+    assert steps == sorted(set(steps)) and steps[-1] == 8
 
 
 def test_changed_model_config_refuses_to_resume(tiny_pairs, tmp_path):
