@@ -152,7 +152,9 @@ def export_landmark_bundle(checkpoint: Path, out: Path) -> Path:
     if not isinstance(reg, LandmarkRegressor):
         raise ExportError(f"{checkpoint} holds a {ckpt['kind']}, not a landmark regressor")
     cfg = reg.cfg
-    model = LandmarkToParams(LandmarkF(load(cfg.landmark_model)), reg, IMAGENET_MEAN, IMAGENET_STD)
+    model = LandmarkToParams(
+        LandmarkF(load(cfg.landmark_model), tuple(cfg.inputs)), reg, IMAGENET_MEAN, IMAGENET_STD
+    )
     src = SOURCES[cfg.landmark_model]
     extra = {
         "name": f"AU Retarget regressor on MediaPipe's {src.points}-point landmark network",

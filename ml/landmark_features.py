@@ -8,8 +8,13 @@ Outputs, for (N, 3, S, S) RGB crops in [0, 1] (any S: resized to the network's i
 - `parts` (N, K, C): each component's mask-weighted mean of the 1/8 and 1/16 resolution
   feature maps, K = len(PARTS), C = their channels together;
 - `global` (N, G): the feature map the landmark head reads, flattened;
+- `aligned` (N, P * 3 + 2): the landmarks in the eyes' frame (origin between the eye
+  centres, x along the eye line, inter-ocular distance 1) flattened, then the eye line's
+  angle in the crop as sin and cos: the face's shape, free of where and how large the
+  detector put it;
 - `presence` (N,): the network's face-presence probability;
-- `vector` (N, D): all of the above but presence, flattened, for a regressor.
+- `vector` (N, D): the outputs named by `inputs` (default: landmarks, parts, global)
+  flattened and joined, for a regressor.
 """
 
 from __future__ import annotations
@@ -35,6 +40,8 @@ PARTS = {
     "face": ("FACEMESH_FACE_OVAL",),
 }
 MASK_SIGMA = 1.0  # the part masks' Gaussian width, in cells of the map they pool
+INPUTS = ("landmarks", "aligned", "parts", "global")  # what a regressor may read
+DEFAULT_INPUTS = ("landmarks", "parts", "global")
 
 
 @lru_cache(maxsize=1)
@@ -73,8 +80,14 @@ def _taps(net: FaceLandmarkNet) -> tuple[int, int, int]:
 class LandmarkF(nn.Module):
     """The frozen landmark network and the features read off it (module docstring)."""
 
-    def __init__(self, net: FaceLandmarkNet | None = None) -> None:
+    def __init__(
+        self, net: FaceLandmarkNet | None = None, inputs: tuple[str, ...] = DEFAULT_INPUTS
+    ) -> None:
         super().__init__()
+        unknown = [i for i in inputs if i not in INPUTS]
+        if unknown or not inputs:
+            raise LandmarkNetError(f"F's inputs {list(inputs)}: each one of {list(INPUTS)}")
+        self.inputs = tuple(inputs)
         self.net = net or load("468")
         for p in self.net.parameters():
             p.requires_grad_(False)
@@ -85,6 +98,10 @@ class LandmarkF(nn.Module):
         for i, part in enumerate(self.part_names):
             members[i, [j for j in idx[part] if j < self.net.points]] = 1.0
         self.register_buffer("members", members)  # (K, P)
+        eyes = torch.zeros(2, self.net.points)
+        for i, part in enumerate(("eye_left", "eye_right")):
+            eyes[i, idx[part]] = 1.0 / len(idx[part])
+        self.register_buffer("eyes", eyes)  # (2, P): each eye's centre as a landmark mean
 
     def train(self, mode: bool = True) -> LandmarkF:
         super().train(mode)
@@ -115,11 +132,30 @@ class LandmarkF(nn.Module):
         parts = torch.cat(pooled, dim=2)
         glob = out[f"step{self.taps[2]}"].flatten(1)
         centred = lm - torch.tensor([0.5, 0.5, 0.0], device=lm.device, dtype=lm.dtype)
-        vector = torch.cat([centred.flatten(1), parts.flatten(1), glob], dim=1)
-        return {
-            "landmarks": centred, "parts": parts, "global": glob,
-            "presence": out["presence"], "vector": vector,
+        feats = {
+            "landmarks": centred, "aligned": self.align(centred), "parts": parts,
+            "global": glob, "presence": out["presence"],
         }  # fmt: skip
+        feats["vector"] = self.join(feats)
+        return feats
+
+    def align(self, lm: torch.Tensor) -> torch.Tensor:
+        """(N, P, 3) landmarks -> (N, P * 3 + 2): in the eyes' frame, inter-ocular units,
+        then sin and cos of the eye line's angle (the subject's left eye is on the image's
+        right, so a level face has angle 0)."""
+        centres = torch.einsum("ep,npc->nec", self.eyes, lm)  # (N, 2, 3)
+        d = centres[:, 0, :2] - centres[:, 1, :2]  # right eye (image left) -> left eye
+        iod = d.norm(dim=1, keepdim=True).clamp_min(1e-6)
+        c, s = d[:, 0:1] / iod, d[:, 1:2] / iod
+        rel = lm - centres.mean(1, keepdim=True)
+        x = (c * rel[..., 0] + s * rel[..., 1]) / iod
+        y = (-s * rel[..., 0] + c * rel[..., 1]) / iod
+        z = rel[..., 2] / iod
+        return torch.cat([torch.stack([x, y, z], dim=2).flatten(1), s, c], dim=1)
+
+    def join(self, feats: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The regressor's input: the outputs named in `inputs`, flattened and joined."""
+        return torch.cat([feats[k].flatten(1) for k in self.inputs], dim=1)
 
     @property
     def dim(self) -> int:

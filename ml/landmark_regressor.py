@@ -16,12 +16,13 @@ from torch import nn
 
 from rigs.spec import RigSpec
 
-from .landmark_features import LandmarkF
+from .landmark_features import DEFAULT_INPUTS, LandmarkF
 
 
 @dataclass
 class LandmarkRegressorConfig:
     in_dim: int = 3036  # F's vector: 468 model's landmarks, parts and global feature
+    inputs: tuple[str, ...] = DEFAULT_INPUTS  # which of F's outputs R reads (INPUTS there)
     width: int = 512
     depth: int = 2  # hidden layers
     dropout: float = 0.1

@@ -32,14 +32,14 @@ from rigs.spec import RigSpec, load_spec
 from .cache import cache_dir
 from .checkpoint import save_checkpoint
 from .errors import MLError, exit_on_error
-from .landmark_features import LandmarkF
+from .landmark_features import DEFAULT_INPUTS, INPUTS, LandmarkF
 from .landmark_regressor import LandmarkRegressor, LandmarkRegressorConfig
 from .pairs_layout import list_pairs, read_crop_rolls, read_pair
 
 log = logging.getLogger(__name__)
 
 GROUP_WEIGHTS = {"au": 4.0, "pose": 1.0, "gaze": 0.5, "identity": 0.25}
-FEATURES_VERSION = "landmark-f-1"  # bump when F's outputs change: old caches are not reused
+FEATURES_VERSION = "landmark-f-2"  # bump when F's outputs change: old caches are not reused
 
 
 class LandmarkTrainError(MLError, RuntimeError):
@@ -53,8 +53,9 @@ def _cache_key(pairs: Path, f: LandmarkF) -> str:
 
 
 def pair_features(pairs: Path, f: LandmarkF, batch: int = 32) -> dict[str, np.ndarray]:
-    """F's vectors of each pair's image and its mirror image, the parameters and the crop
-    rolls, cached under the pairs' config and F's version."""
+    """F's outputs (every one a regressor may read, flattened) of each pair's image and of
+    its mirror image (`flipped_<name>`), the parameters and the crop rolls, cached under
+    the pairs' config and F's version."""
     if not (pairs / "dataset.json").is_file():
         raise LandmarkTrainError(f"{pairs} is not a pairs dataset (no dataset.json)")
     out = cache_dir("features", f"{pairs.name}-{_cache_key(pairs, f)}.npz")
@@ -63,20 +64,22 @@ def pair_features(pairs: Path, f: LandmarkF, batch: int = 32) -> dict[str, np.nd
             return {k: z[k] for k in z.files}
     rolls = read_crop_rolls(pairs)
     stems = list_pairs(pairs)
-    vec, flip, params = [], [], []
+    cols: dict[str, list[np.ndarray]] = {}
+    params = []
     f.eval()
     with torch.no_grad():
         for s in tqdm(range(0, len(stems), batch), desc=f"F on {pairs.name}", unit="batch"):
             items = [read_pair(p) for p in stems[s : s + batch]]
             x = torch.from_numpy(np.stack([it.image for it in items])).permute(0, 3, 1, 2)
             x = x.float() / 255.0
-            vec.append(f(x)["vector"].numpy())
-            flip.append(f(torch.flip(x, dims=[3]))["vector"].numpy())
+            for prefix, img in (("", x), ("flipped_", torch.flip(x, dims=[3]))):
+                feats = f(img)
+                for k in INPUTS:
+                    cols.setdefault(prefix + k, []).append(feats[k].flatten(1).numpy())
             params += [it.params for it in items]
-    result = {
-        "vector": np.concatenate(vec), "flipped": np.concatenate(flip),
-        "params": np.stack(params).astype(np.float32), "rolls": rolls.astype(np.float32),
-    }  # fmt: skip
+    result = {k: np.concatenate(v) for k, v in cols.items()}
+    result["params"] = np.stack(params).astype(np.float32)
+    result["rolls"] = rolls.astype(np.float32)
     out.parent.mkdir(parents=True, exist_ok=True)
     part = out.with_name(f".{out.name}.part.npz")
     np.savez(part, **result)
@@ -84,18 +87,20 @@ def pair_features(pairs: Path, f: LandmarkF, batch: int = 32) -> dict[str, np.nd
     return result
 
 
-def targets(spec: RigSpec, feats: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """(inputs, targets) with the mirror images appended: head roll relative to the crop,
-    a flipped crop's parameters mirrored (its crop roll negated)."""
+def targets(
+    spec: RigSpec, feats: dict[str, np.ndarray], inputs: tuple[str, ...] = DEFAULT_INPUTS
+) -> tuple[np.ndarray, np.ndarray]:
+    """(inputs, targets) with the mirror images appended: F's outputs named by `inputs`
+    joined as LandmarkF.join does, head roll relative to the crop, a flipped crop's
+    parameters mirrored (its crop roll negated)."""
     roll = spec.names.index("head_roll")
     ok = np.isfinite(feats["rolls"])
     y = feats["params"][ok].copy()
     y[:, roll] -= feats["rolls"][ok]
     y_flip = spec.mirrored(y)
-    return (
-        np.concatenate([feats["vector"][ok], feats["flipped"][ok]]),
-        np.concatenate([y, y_flip]).astype(np.float32),
-    )
+    x = np.concatenate([feats[k][ok] for k in inputs], axis=1)
+    x_flip = np.concatenate([feats["flipped_" + k][ok] for k in inputs], axis=1)
+    return np.concatenate([x, x_flip]), np.concatenate([y, y_flip]).astype(np.float32)
 
 
 def loss_weights(spec: RigSpec) -> torch.Tensor:
@@ -153,24 +158,33 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batch", type=int, default=256)
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--width", type=int, default=512)
+    ap.add_argument("--depth", type=int, default=2, help="hidden layers (0: a linear map)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--landmark-model", choices=("468", "478"), default="468")
+    ap.add_argument(
+        "--inputs", nargs="+", choices=INPUTS, default=list(DEFAULT_INPUTS),
+        help="which of F's outputs R reads (ml/landmark_features.py)",
+    )  # fmt: skip
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    if args.steps < 1 or args.batch < 1:
-        raise LandmarkTrainError(f"--steps and --batch must be >= 1 ({args.steps}, {args.batch})")
+    if args.steps < 1 or args.batch < 1 or args.depth < 0:
+        raise LandmarkTrainError(
+            f"--steps and --batch must be >= 1, --depth >= 0 ({args.steps}, {args.batch}, "
+            f"{args.depth})"
+        )
     from .face_landmark_net import load
 
     spec = load_spec()
     f = LandmarkF(load(args.landmark_model))
     t0 = time.perf_counter()
     feats = pair_features(args.pairs, f)
-    x, y = targets(spec, feats)
+    x, y = targets(spec, feats, tuple(args.inputs))
     t_feat = time.perf_counter() - t0
     size = int(json.loads((args.pairs / "dataset.json").read_text()).get("size", 192))
     cfg = LandmarkRegressorConfig(
-        in_dim=x.shape[1], width=args.width, landmark_model=args.landmark_model, image_size=size
-    )
+        in_dim=x.shape[1], inputs=tuple(args.inputs), width=args.width, depth=args.depth,
+        landmark_model=args.landmark_model, image_size=size,
+    )  # fmt: skip
     model = train(spec, x, y, cfg, args.steps, args.lr, args.batch, args.seed,
                   args.run / "log.jsonl")  # fmt: skip
     t_train = time.perf_counter() - t0 - t_feat

@@ -45,6 +45,16 @@ def _x(crops: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(crops).permute(0, 3, 1, 2).float() / 255.0
 
 
+def _rotate(x: torch.Tensor, degrees: float) -> torch.Tensor:
+    """Crops turned in-plane about their centre."""
+    t = np.radians(degrees)
+    theta = torch.tensor([[np.cos(t), -np.sin(t), 0.0], [np.sin(t), np.cos(t), 0.0]])
+    grid = torch.nn.functional.affine_grid(
+        theta.float().expand(len(x), 2, 3), list(x.shape), align_corners=False
+    )
+    return torch.nn.functional.grid_sample(x, grid, padding_mode="border", align_corners=False)
+
+
 def test_part_masks_sit_on_their_parts_of_a_real_face(f, face_crops):
     with torch.no_grad():
         out = f(_x(face_crops))
@@ -62,6 +72,34 @@ def test_part_masks_sit_on_their_parts_of_a_real_face(f, face_crops):
     )
     assert peak["mouth"][0] > peak["nose"][0] > peak["eye_left"][0]
     assert out["vector"].shape == (len(face_crops), f.dim)
+
+
+def test_aligned_landmarks_are_in_the_eyes_frame_of_a_real_face(f, face_crops):
+    """Eye centres at (+-0.5, 0), the mouth below them, and the eye line's angle in the
+    crop: near level for aligned crops, the crop's own turn for a turned crop."""
+    from ml.landmark_features import LandmarkF, LandmarkNetError, part_indices
+
+    idx = part_indices()
+    with torch.no_grad():
+        out = f(_x(face_crops))
+        turned = [f(_rotate(_x(face_crops[:1]), deg))["aligned"][0, -2] for deg in (15, -15)]
+    a = out["aligned"]
+    assert a.shape == (len(face_crops), f.net.points * 3 + 2)
+    xyz = a[:, :-2].reshape(len(face_crops), -1, 3)
+    left, right = xyz[:, idx["eye_left"]].mean(1), xyz[:, idx["eye_right"]].mean(1)
+    assert torch.allclose(left[:, :2], torch.tensor([0.5, 0.0]).expand(len(a), 2), atol=1e-5)
+    assert torch.allclose(right[:, :2], torch.tensor([-0.5, 0.0]).expand(len(a), 2), atol=1e-5)
+    assert (xyz[:, idx["mouth"], 1].mean(1) > 0.7).all()  # image y grows downward
+    assert (a[:, -2].abs() < 0.2).all() and (a[:, -1] > 0.98).all()  # sin, cos: level
+    base = float(a[0, -2])
+    for got, want in zip(turned, (np.sin(np.radians(15)), -np.sin(np.radians(15))), strict=True):
+        assert abs(abs(float(got) - base) - abs(want)) < 0.08  # the crop's turn, measured
+    assert (float(turned[0]) - base) * (float(turned[1]) - base) < 0  # in opposite senses
+    only = LandmarkF(f.net, ("aligned",))
+    with torch.no_grad():
+        assert torch.equal(only(_x(face_crops[:2]))["vector"], out["aligned"][:2])
+    with pytest.raises(LandmarkNetError, match="F's inputs"):
+        LandmarkF(f.net, ("eyes",))
 
 
 def test_f_is_frozen_and_differentiable_in_the_image(f, face_crops):
@@ -84,6 +122,7 @@ def test_head_learns_cached_render_features_and_exports_a_bundle(tiny_pairs, tmp
     run, bundle = tmp_path / "run", tmp_path / "bundle"
     cmd = [sys.executable, "-m", "ml.train_landmark_regressor", "--pairs", str(pairs)]
     cmd += ["--run", str(run), "--steps", "300", "--batch", "16", "--bundle", str(bundle)]
+    cmd += ["--inputs", "aligned", "parts"]  # R reads F's outputs by name, in the bundle too
     env = {**os.environ, "AURT_CACHE": str(tmp_path / "cache")}
     res = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, env=env)
     assert res.returncode == 0, res.stderr[-2000:]
@@ -92,6 +131,8 @@ def test_head_learns_cached_render_features_and_exports_a_bundle(tiny_pairs, tmp
     assert losses[-1] < 0.6 * losses[0]
     b = ModelBundle(bundle, device="cpu")
     assert b.input.size == 64 and b.roll_in_crop
+    cfg = json.loads(b.card["training_config"])
+    assert cfg["inputs"] == "['aligned', 'parts']"
     crops = np.stack([read_pair(p).image for p in list_pairs(pairs)[:4]])
     out = b.run(crops, crop_rolls=np.zeros(4))
     assert out.shape == (4, len(b.names)) and np.isfinite(out).all()
