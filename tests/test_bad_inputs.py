@@ -176,6 +176,15 @@ def test_a_card_that_is_not_a_card_names_file_and_field(tmp_path, card, field):
     assert field in refused(res, "model_card.json")
 
 
+def test_a_file_where_a_folder_belongs_is_called_a_file(tmp_path):
+    out = str(tmp_path / "t.csv")
+    model = DEFAULT / "model.onnx"
+    assert "is a file" in refused(track(str(SAMPLE), "--model", str(model), "--out", out),
+                                  str(model))  # fmt: skip
+    res = track(str(SAMPLE), "--model", str(DEFAULT), "--detector", str(model), "--out", out)
+    assert "is a file, not a folder" in refused(res, str(model))
+
+
 def test_corrupt_onnx_and_missing_cuda_name_the_input(tmp_path):
     bundle = _bundle_with(tmp_path, onnx=b"\x08\x01garbage")
     out = str(tmp_path / "t.csv")

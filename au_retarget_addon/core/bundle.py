@@ -121,6 +121,11 @@ class ModelBundle:
         import onnxruntime as ort
 
         self.path = Path(path)
+        if self.path.is_file():
+            raise BundleError(
+                f"model bundle {self.path} is a file: give the folder holding "
+                f"{MODEL_FILE} and {CARD_FILE}"
+            )
         if not self.path.is_dir():
             raise BundleError(f"model bundle {self.path} does not exist")
         self.card = read_card(self.path)

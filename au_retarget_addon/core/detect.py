@@ -223,6 +223,8 @@ class FaceDetector:
     def __init__(self, model_dir: str | Path, config: DetectorConfig | None = None) -> None:
         self.config = config or DetectorConfig()
         model_dir = Path(model_dir)
+        if model_dir.is_file():
+            raise DetectorError(f"MTCNN folder {model_dir} is a file, not a folder")
         sessions = [_session(model_dir / name, self.config) for name in MODEL_FILES]
         self.pnet, self.rnet, self.onet = sessions
         log.debug("MTCNN from %s on %s", model_dir, self.pnet.get_providers())
