@@ -3,8 +3,9 @@
 One face is followed: the largest at the start (or the one the user picks), then the
 detection that overlaps the previous box. Most frames only refine the previous box
 (RNet + ONet); the full detector runs when the track is lost. Faces the regressor cannot
-read (too small, unsure, rolled beyond the rig, upside down: core/face_quality.py) count
-as frames without a face; the tracks' report says how many and why.
+read (too small, unsure, rolled beyond the rig, upside down or sideways:
+core/face_quality.py) count as frames without a face; the tracks' report says how many
+and why.
 """
 
 from __future__ import annotations
