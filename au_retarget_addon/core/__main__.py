@@ -111,8 +111,14 @@ def _write(tracks: Tracks, out: Path) -> Path:
         write(tracks, out)
         return out
     except OSError as exc:
-        keep = Path(tempfile.mkdtemp(prefix="au_retarget_")) / f"tracks{out.suffix.lower()}"
-        write(tracks, keep)
+        try:
+            keep = Path(tempfile.mkdtemp(prefix="au_retarget_")) / f"tracks{out.suffix.lower()}"
+            write(tracks, keep)
+        except OSError as again:
+            raise OutputError(
+                f"--out {out} could not be written ({exc.strerror or exc}), nor a copy in "
+                f"the temporary folder ({again.strerror or again})"
+            ) from exc
         raise OutputError(
             f"--out {out} could not be written ({exc.strerror or exc}); "
             f"the tracks are kept in {keep}"
