@@ -24,7 +24,13 @@ class AURT_AddonPreferences(bpy.types.AddonPreferences):
         subtype="DIR_PATH",
         default="",
     )
-    device: EnumProperty(name="Execution Provider", items=DEVICES, default="auto")
+    device: EnumProperty(
+        name="Execution Provider",
+        description="Where onnxruntime runs the networks when a scene leaves it to the "
+        "preferences: auto (CUDA when present), CPU or CUDA",
+        items=DEVICES,
+        default="auto",
+    )
     threads: IntProperty(
         name="Threads",
         description="CPU threads for detection and inference; 0 lets onnxruntime choose",

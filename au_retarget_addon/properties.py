@@ -33,7 +33,12 @@ class AURT_Settings(bpy.types.PropertyGroup):
     target: PointerProperty(
         name="Rig", type=bpy.types.Object, poll=_poll_rig, description="Face rig to key"
     )
-    video: StringProperty(name="Video", subtype="FILE_PATH", default="")
+    video: StringProperty(
+        name="Video",
+        description="Video file of the face to track (any format OpenCV reads: MP4, MOV, AVI, ...)",
+        subtype="FILE_PATH",
+        default="",
+    )
     video_start: IntProperty(
         name="First Frame", description="First video frame to track (0-based)", default=0, min=0
     )
@@ -51,7 +56,11 @@ class AURT_Settings(bpy.types.PropertyGroup):
         description="Scene frame that receives the first tracked video frame",
         default=1,
     )
-    smoothing: BoolProperty(name="Smoothing", default=True)
+    smoothing: BoolProperty(
+        name="Smoothing",
+        description="Filter the tracks over time (One Euro filter) to remove jitter",
+        default=True,
+    )
     min_cutoff: FloatProperty(
         name="Min Cutoff",
         description="One Euro filter: cutoff (Hz) at rest; lower is smoother but lags more",
@@ -68,6 +77,7 @@ class AURT_Settings(bpy.types.PropertyGroup):
     )
     missing: EnumProperty(
         name="No Face",
+        description="What frames without a readable face get",
         items=[
             ("none", "No Keys", "Frames without a face get no keys"),
             ("hold", "Hold", "Hold the last tracked value"),
@@ -77,6 +87,7 @@ class AURT_Settings(bpy.types.PropertyGroup):
     )
     neutral: EnumProperty(
         name="Neutral",
+        description="Calibrate the AUs against a neutral face, so that face keys at 0",
         items=[
             ("NONE", "None", "Key the AU values as tracked"),
             ("AUTO", "Most Neutral Frame", "Subtract the AUs of the least expressive frame"),
@@ -84,18 +95,30 @@ class AURT_Settings(bpy.types.PropertyGroup):
         ],
         default="NONE",
     )
-    neutral_frame: IntProperty(name="Neutral Frame", default=0, min=0)
+    neutral_frame: IntProperty(
+        name="Neutral Frame",
+        description="Video frame (0-based, one of the tracked frames) showing a neutral face",
+        default=0,
+        min=0,
+    )
     model: EnumProperty(
         name="Model",
+        description="Which regressor reads the face",
         items=[
             ("DEFAULT", "Default", "The add-on preferences' model, else the bundled one"),
             ("FILE", "Bundle Folder", "A model bundle folder (model.onnx + model_card.json)"),
         ],
         default="DEFAULT",
     )
-    model_path: StringProperty(name="Bundle", subtype="DIR_PATH", default="")
+    model_path: StringProperty(
+        name="Bundle",
+        description="Model bundle folder holding model.onnx and model_card.json",
+        subtype="DIR_PATH",
+        default="",
+    )
     device: EnumProperty(
         name="Provider",
+        description="Where onnxruntime runs the networks: CPU, or CUDA on an NVIDIA GPU",
         items=[("PREFS", "Preferences", "As set in the add-on preferences"), *DEVICES],
         default="PREFS",
     )

@@ -118,6 +118,14 @@ def test_enable_registers_panel_operators_and_preferences(addon):
     prefs = bpy.context.preferences.addons[ADDON].preferences
     assert (prefs.model_path, prefs.device, prefs.threads) == ("", "auto", 0)
     assert bpy.context.scene.aurt.model == "DEFAULT"
+    # every setting has a tooltip
+    for owner in (bpy.context.scene.aurt, prefs):
+        props = [
+            p
+            for p in owner.bl_rna.properties
+            if p.identifier not in ("rna_type", "name", "bl_idname")
+        ]
+        assert props and not [p.identifier for p in props if not p.description]
 
 
 def test_track_keys_every_parameter_rerun_replaces_bake_and_export(addon, tmp_path):
