@@ -3,10 +3,10 @@ face (they then follow the missing-frame policy) and counted by reason.
 
 A face is refused when
 - its eyes are fewer than `min_eye_distance` pixels apart (the crop would be an
-  upscaled blur: a 15 x 21 px face has them 9 px apart; the faces of the real-face set
-  measured 2026-12-03 are 15 to 115 px apart);
-- the detector is less sure than `min_score` (every face of the real-face set scored
-  above 0.95; false and upside-down faces 0.7 to 0.9);
+  upscaled blur: a 15 x 21 px face has them 9 px apart; the detections of the
+  real-face set, measured 2026-12-04, are 15 to 115 px apart);
+- the detector is less sure than `min_score` (every detection in the real-face set
+  scored above 0.9, 99.5% of them above 0.95);
 - the alignment rolls it further than the rig's head roll can follow, plus `roll_margin`
   degrees (a sideways video without a rotation tag);
 - it is upside down or sideways: the detector, run on the frame turned by 90, 180 or
