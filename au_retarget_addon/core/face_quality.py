@@ -6,7 +6,7 @@ A face is refused when
   upscaled blur: a 15 x 21 px face has them 9 px apart; the detections of the
   real-face set, measured 2026-12-04, are 15 to 115 px apart);
 - the detector is less sure than `min_score` (every detection in the real-face set
-  scored above 0.9, 99.5% of them above 0.95);
+  scored above 0.9, 99.7% of them above 0.95);
 - the alignment rolls it further than the rig's head roll can follow, plus `roll_margin`
   degrees (a sideways video without a rotation tag);
 - it is upside down or sideways: the detector, run on the frame turned by 90, 180 or
