@@ -1,0 +1,1 @@
+"""Benchmarks: commands that print a table (rendering, generator and regressor training speed)."""

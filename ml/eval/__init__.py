@@ -1,0 +1,1 @@
+"""Evaluation: metrics, per-network evaluations, real-video evaluation against MediaPipe, the ablation table."""

@@ -1,0 +1,1 @@
+"""Networks: generator, regressors, the landmark network and its features, parser, identity, MTCNN, VGG, parameter encoding."""
