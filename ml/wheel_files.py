@@ -12,7 +12,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from .errors import MLError
+from ml.errors import MLError
 
 
 class WheelFileError(MLError, RuntimeError):

@@ -93,8 +93,8 @@ def tiny_bundle(tiny_pairs, tmp_path_factory) -> Path:
     """A regressor trained for 40 steps on rendered pairs, exported as a bundle."""
     import torch
 
-    from ml.export import IMAGENET_MEAN, IMAGENET_STD, export_bundle
-    from ml.pairs_dataset import PairsDataset
+    from ml.data.pairs_dataset import PairsDataset
+    from ml.export.bundle import IMAGENET_MEAN, IMAGENET_STD, export_bundle
     from rigs import load_spec
 
     spec = load_spec()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ml.atomic import atomic_folder
+from ml.export.atomic import atomic_folder
 
 
 def test_success_replaces_and_failure_keeps_the_old_folder(tmp_path):

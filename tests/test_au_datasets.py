@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from au_retarget_addon.core.video import VideoReader
-from ml import eval_regressor
-from ml.au_datasets import BP4D_AUS, DISFA_AUS, AUDatasetError, bp4d, disfa
+from ml.data.au_datasets import BP4D_AUS, DISFA_AUS, AUDatasetError, bp4d, disfa
+from ml.eval import regressor as eval_regressor
 from tests.conftest import MEDIA
 
 FRAMES = 12

@@ -1,4 +1,4 @@
-"""Recovering a trainable regressor from a bundle (ml/bundle_weights.py), on the shipped
+"""Recovering a trainable regressor from a bundle (ml/export/bundle_weights.py), on the shipped
 int8 default: the recovered torch model reads the sample video as the ONNX graph does.
 (The exact round trip of an fp32 export, and training from the result, are in
 tests/test_train_regressor.py.)"""
@@ -18,9 +18,9 @@ from au_retarget_addon.core.bundle import ModelBundle
 from au_retarget_addon.core.detect import DEFAULT_MODEL_DIR, FaceDetector
 from au_retarget_addon.core.video import VideoReader
 from au_retarget_addon.resources import DEFAULT_BUNDLE
-from ml.bundle_weights import BundleWeightsError, recover
-from ml.mtcnn import fetch as fetch_mtcnn
-from ml.regressor import FaceToParams
+from ml.export.bundle_weights import BundleWeightsError, recover
+from ml.nets.mtcnn import fetch as fetch_mtcnn
+from ml.nets.regressor import FaceToParams
 from rigs import load_spec
 from tests.conftest import MEDIA
 

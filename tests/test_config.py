@@ -49,14 +49,14 @@ def test_bad_overrides_name_the_key(override, match):
 
 
 def test_stage_configs_round_trip(tmp_path):
-    from ml.train_generator import TrainGeneratorConfig
-    from ml.train_parser import TrainParserConfig
-    from ml.train_regressor import TrainRegressorConfig
+    from ml.train.generator import TrainGeneratorConfig
+    from ml.train.parser import TrainParserConfig
+    from ml.train.regressor import TrainRegressorConfig
 
     configs = Path(__file__).resolve().parents[1] / "ml" / "configs"
     for cls, path in (
         (TrainRegressorConfig, configs / "regressor.toml"),
-        (TrainRegressorConfig, configs / "continue_default.toml"),
+        (TrainRegressorConfig, configs / "experiments" / "continue_default.toml"),
         (TrainParserConfig, configs / "parser.toml"),
         (TrainGeneratorConfig, configs / "generator.toml"),
     ):
@@ -72,7 +72,7 @@ def test_recipe_configs_round_trip_with_dotted_override_keys(tmp_path):
     from ml.recipe import RecipeConfig
 
     configs = Path(__file__).resolve().parents[1] / "ml" / "configs"
-    for path in sorted(configs.glob("recipe*.toml")):
+    for path in sorted(configs.rglob("recipe*.toml")):
         cfg = load_config(RecipeConfig, path)
         assert "optim.steps" in cfg.warmup, path
         f = tmp_path / "resolved.toml"

@@ -10,7 +10,7 @@ from au_retarget_addon.core.detect import DEFAULT_MODEL_DIR, FaceDetector
 from au_retarget_addon.core.track import track_video
 from au_retarget_addon.core.tracks import Tracks
 from au_retarget_addon.resources import DEFAULT_BUNDLE
-from ml.mtcnn import fetch as fetch_mtcnn
+from ml.nets.mtcnn import fetch as fetch_mtcnn
 from rigs import load_spec
 from tests.conftest import MEDIA
 

@@ -21,7 +21,7 @@ from au_retarget_addon.core.detect import (
     FaceDetector,
     pyramid_scales,
 )
-from ml import mtcnn
+from ml.nets import mtcnn
 
 REPO = Path(__file__).resolve().parents[1]
 MEDIA = REPO / "tests" / "media"

@@ -1,6 +1,6 @@
 """Cross-check of detector and rig: MTCNN on renders of the rig finds the face, and its
 5 points agree with the rig's 5 alignment points (the rig's landmarks moved by
-`rigs.geometry.DETECTOR_OFFSETS`, the constant bias measured by ml/calibrate_landmarks.py).
+`rigs.geometry.DETECTOR_OFFSETS`, the constant bias measured by ml/blender/calibrate_landmarks.py).
 The renders here use another seed than the calibration, so the check is out of sample."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from au_retarget_addon.core.detect import DEFAULT_MODEL_DIR, FaceDetector
-from ml.calibrate_landmarks import measure
-from ml.mtcnn import fetch as fetch_mtcnn
+from ml.blender.calibrate_landmarks import measure
+from ml.nets.mtcnn import fetch as fetch_mtcnn
 from rigs.geometry import DETECTOR_OFFSETS
 
 pytestmark = pytest.mark.blender

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ml.eval_generator import psnr, sensitivity, ssim
+from ml.eval.generator import psnr, sensitivity, ssim
 
 
 def test_metrics_on_identical_and_different_images():
@@ -50,7 +50,7 @@ def test_eval_command_writes_table_beside_checkpoint(tiny_pairs, tmp_path):
     import sys
 
     run = tmp_path / "run"
-    cmd = [sys.executable, "-m", "ml.train_generator"]
+    cmd = [sys.executable, "-m", "ml.train.generator"]
     for s in (
         f"data.pairs={tiny_pairs}",
         f"run.dir={run}",
@@ -67,7 +67,7 @@ def test_eval_command_writes_table_beside_checkpoint(tiny_pairs, tmp_path):
         [
             sys.executable,
             "-m",
-            "ml.eval_generator",
+            "ml.eval.generator",
             "--checkpoint",
             str(run / "last.pt"),
             "--pairs",

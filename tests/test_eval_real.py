@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ml import mediapipe_yardstick as mpy
-from ml.eval_real import DEFAULT_BUNDLE, au_tracks, evaluate, track_metrics, write_card
-from ml.pairs_layout import list_pairs, read_pair
-from ml.real_media import SET_FILE, load_set
+from ml.data.pairs_layout import list_pairs, read_pair
+from ml.data.real_media import SET_FILE, load_set
+from ml.eval import mediapipe_yardstick as mpy
+from ml.eval.real import DEFAULT_BUNDLE, au_tracks, evaluate, track_metrics, write_card
 from rigs.spec import load_spec
 from tests.conftest import REPO
 
@@ -122,9 +122,9 @@ def test_the_default_model_on_a_real_clip(real_media, task, tmp_path):
 
 
 def test_command_line_errors_are_one_line(tmp_path):
-    cmd = [sys.executable, "-m", "ml.eval_real", "--bundle", str(tmp_path / "nothing")]
+    cmd = [sys.executable, "-m", "ml.eval.real", "--bundle", str(tmp_path / "nothing")]
     res = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
     assert res.returncode == 2 and "Traceback" not in res.stderr
     assert res.stderr.strip().splitlines() == [
-        f"python -m ml.eval_real: error: model bundle {tmp_path / 'nothing'} does not exist"
+        f"python -m ml.eval.real: error: model bundle {tmp_path / 'nothing'} does not exist"
     ]

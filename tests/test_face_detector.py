@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 import pytest
 
-from ml.sampling import SamplingConfig, sample_params
+from ml.data.sampling import SamplingConfig, sample_params
 from rigs import load_spec
 
 pytestmark = pytest.mark.blender

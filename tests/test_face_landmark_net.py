@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from ml import face_landmark_net as fln
-from ml.mediapipe_yardstick import window
+from ml.eval.mediapipe_yardstick import window
+from ml.nets import face_landmark_net as fln
 from ml.wheel_files import WheelFileError
 from tests.conftest import MEDIA
 

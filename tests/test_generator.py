@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from ml.generator import Generator, GeneratorConfig
-from ml.sampling import sample_params
+from ml.data.sampling import sample_params
+from ml.nets.generator import Generator, GeneratorConfig
 from rigs import load_spec
 
 

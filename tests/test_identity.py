@@ -15,7 +15,7 @@ import pytest
 import torch
 from torch import nn
 
-from ml.identity import (
+from ml.nets.identity import (
     DEFAULT_OUT,
     IdentityWeightsError,
     LightCNN29v2,
@@ -25,8 +25,8 @@ from ml.identity import (
     load_lightcnn,
     rgb_to_gray,
 )
-from ml.identity import faceapi_resnet as far
-from ml.identity._common import sha256_hex
+from ml.nets.identity import faceapi_resnet as far
+from ml.nets.identity._common import sha256_hex
 
 DATA = Path(__file__).parent / "data" / "identity"  # sources and licences: README.md there
 # Rows of dlib_descriptors.npy, in order: chip file -> person.

@@ -1,4 +1,4 @@
-"""ml/landmark_displacement.py through its command line with the bpy module (the real rig)."""
+"""ml/blender/landmark_displacement.py through its command line with the bpy module (real rig)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from rigs import load_spec
 
 pytestmark = pytest.mark.blender
-SCRIPT = Path(__file__).resolve().parents[1] / "ml" / "landmark_displacement.py"
+SCRIPT = Path(__file__).resolve().parents[1] / "ml" / "blender" / "landmark_displacement.py"
 
 
 def _table(size: int, out: Path) -> dict[str, tuple[float, float]]:

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from ml.pairs_layout import list_pairs, read_pair
+from ml.data.pairs_layout import list_pairs, read_pair
 from tests.conftest import MEDIA, REPO
 
 pytest.importorskip("mediapipe", reason="mediapipe (training extra) defines the face parts")
@@ -22,7 +22,7 @@ pytest.importorskip("mediapipe", reason="mediapipe (training extra) defines the 
 
 @pytest.fixture(scope="module")
 def f():
-    from ml.landmark_features import LandmarkF
+    from ml.nets.landmark_features import LandmarkF
 
     return LandmarkF()
 
@@ -77,7 +77,7 @@ def test_part_masks_sit_on_their_parts_of_a_real_face(f, face_crops):
 def test_aligned_landmarks_are_in_the_eyes_frame_of_a_real_face(f, face_crops):
     """Eye centres at (+-0.5, 0), the mouth below them, and the eye line's angle in the
     crop: near level for aligned crops, the crop's own turn for a turned crop."""
-    from ml.landmark_features import LandmarkF, LandmarkNetError, part_indices
+    from ml.nets.landmark_features import LandmarkF, LandmarkNetError, part_indices
 
     idx = part_indices()
     with torch.no_grad():
@@ -117,15 +117,24 @@ def test_head_learns_cached_render_features_and_exports_a_bundle(tiny_pairs, tmp
 
     pairs = tmp_path / "pairs"  # a copy: crop rolls are written into the dataset
     shutil.copytree(tiny_pairs, pairs)
-    rolls = [sys.executable, str(REPO / "ml" / "crop_rolls.py"), "--", "--pairs", str(pairs)]
+    rolls = [sys.executable, str(REPO / "ml" / "blender" / "crop_rolls.py"), "--"]
+    rolls += ["--pairs", str(pairs)]
     assert subprocess.run(rolls, capture_output=True).returncode == 0
     run, bundle = tmp_path / "run", tmp_path / "bundle"
-    cmd = [sys.executable, "-m", "ml.train_landmark_regressor", "--pairs", str(pairs)]
-    cmd += ["--run", str(run), "--steps", "300", "--batch", "16", "--bundle", str(bundle)]
+    cmd = [sys.executable, "-m", "ml.train.landmark_regressor", "--pairs", str(pairs)]
+    cmd += ["--run", str(run), "--steps", "300", "--batch", "16"]
     cmd += ["--inputs", "aligned", "parts"]  # R reads F's outputs by name, in the bundle too
     env = {**os.environ, "AURT_CACHE": str(tmp_path / "cache")}
     res = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, env=env)
     assert res.returncode == 0, res.stderr[-2000:]
+    export = [sys.executable, "-m", "ml.export.bundle", "--regressor", str(run / "last.pt")]
+    res = subprocess.run([*export, "--out", str(bundle)], capture_output=True, text=True, cwd=REPO)
+    assert res.returncode == 0, res.stderr[-2000:]
+    res = subprocess.run(  # a landmark-F regressor reads no parser: naming one is an error
+        [*export, "--parser", str(run / "last.pt"), "--out", str(tmp_path / "b2")],
+        capture_output=True, text=True, cwd=REPO,
+    )  # fmt: skip
+    assert res.returncode != 0 and "drop --parser" in res.stderr and "Traceback" not in res.stderr
     assert list((tmp_path / "cache" / "features").glob("*.npz"))  # features cached
     losses = [json.loads(line)["loss"] for line in (run / "log.jsonl").open()]
     assert losses[-1] < 0.6 * losses[0]

@@ -70,7 +70,7 @@ def test_adversarial_players_get_their_own_gradients():
 
 def test_supervised_loss_keeps_a_gradient_where_the_sigmoid_saturates():
     from ml.losses.supervised import supervised_loss
-    from ml.regressor import Regressor, RegressorConfig
+    from ml.nets.regressor import Regressor, RegressorConfig
 
     spec = load_spec()
     reg = Regressor(spec, RegressorConfig(image_size=64, conv_channels=8, hidden=16))
@@ -95,7 +95,7 @@ def test_supervised_loss_keeps_a_gradient_where_the_sigmoid_saturates():
 def test_supervised_loss_weighs_groups_by_their_means():
     from ml.config import ConfigError
     from ml.losses.supervised import supervised_loss
-    from ml.regressor import Regressor, RegressorConfig
+    from ml.nets.regressor import Regressor, RegressorConfig
 
     spec = load_spec()
     reg = Regressor(spec, RegressorConfig(image_size=64, conv_channels=8, hidden=16))

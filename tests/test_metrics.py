@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from ml.metrics import au_table, icc_3_1
+from ml.eval.metrics import au_table, icc_3_1
 
 # Shrout and Fleiss (1979), Table 2: 6 targets rated by 4 judges; published ICC(3,1) = .71
 SHROUT_FLEISS = np.array(

@@ -5,13 +5,13 @@ from __future__ import annotations
 import pytest
 import torch
 
-from ml.parser.bisenet import BiSeNet
-from ml.parser.celeba import (
+from ml.nets.parser.bisenet import BiSeNet
+from ml.nets.parser.celeba import (
     CELEBA_CLASSES,
     ParserCheckpointError,
     load_face_parsing_checkpoint,
 )
-from ml.parser.model import FaceParser
+from ml.nets.parser.model import FaceParser
 from rigs import load_spec
 
 

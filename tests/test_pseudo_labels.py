@@ -13,8 +13,8 @@ import pytest
 import torch
 
 from au_retarget_addon.core.detect import DEFAULT_MODEL_DIR, FaceDetector
-from ml.augment import AugmentConfig, augment, flip_map
-from ml.pseudo_labels import UNKNOWN, LabelledFaces, collect
+from ml.data.augment import AugmentConfig, augment, flip_map
+from ml.data.pseudo_labels import UNKNOWN, LabelledFaces, collect
 from rigs import load_spec
 from tests.conftest import MEDIA
 
@@ -70,10 +70,10 @@ def test_parser_trains_on_renders_and_real_frames_and_reports_both_mious(
     run = tmp_path / "f"
     sets = [f"data.pairs={tiny_pairs}", f"data.real_labels={labelled}", "data.real_per_batch=2",
             "optim.steps=2", "optim.batch_size=4", "data.workers=0", f"run.dir={run}"]  # fmt: skip
-    cmd = [sys.executable, "-m", "ml.train_parser", *sum((["--set", s] for s in sets), [])]
+    cmd = [sys.executable, "-m", "ml.train.parser", *sum((["--set", s] for s in sets), [])]
     res = subprocess.run(cmd, capture_output=True, text=True)
     assert res.returncode == 0, res.stderr[-2000:]
-    cmd = [sys.executable, "-m", "ml.eval_parser", "--checkpoint", str(run / "last.pt")]
+    cmd = [sys.executable, "-m", "ml.eval.parser", "--checkpoint", str(run / "last.pt")]
     cmd += ["--pairs", str(tiny_pairs), "--real-labels", str(labelled)]
     res = subprocess.run(cmd, capture_output=True, text=True)
     assert res.returncode == 0, res.stderr[-2000:]

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from au_retarget_addon.core.bundle import ModelBundle
-from ml import eval_regressor
-from ml.quantize import pair_crops, quantize_bundle
+from ml.eval import regressor as eval_regressor
+from ml.export.quantize import pair_crops, quantize_bundle
 
 
 def test_int8_bundle_is_smaller_runs_and_stays_close_to_fp32(tiny_bundle, tiny_pairs, tmp_path):
@@ -52,7 +52,7 @@ def test_mirror_evaluation_flips_the_crops_and_mirrors_the_targets(
 ):
     import shutil
 
-    from ml.pairs_dataset import PairsDataset
+    from ml.data.pairs_dataset import PairsDataset
     from rigs import load_spec
 
     spec = load_spec()

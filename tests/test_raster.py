@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from ml.raster import rasterize_labels
+from ml.data.raster import rasterize_labels
 from rigs.geometry import triangulate
 
 

@@ -13,8 +13,8 @@ import sys
 import numpy as np
 import pytest
 
-from ml.face_tracks import link, summarise
-from ml.real_face_set import (
+from ml.data.face_tracks import link, summarise
+from ml.data.real_face_set import (
     RealFaceSetError,
     build,
     crop_path,
@@ -22,8 +22,8 @@ from ml.real_face_set import (
     load_crops,
     provenance,
 )
-from ml.real_faces import RealFaces
-from ml.real_media import SET_FILE, load_set
+from ml.data.real_faces import RealFaces
+from ml.data.real_media import SET_FILE, load_set
 from ml.recipe import RecipeConfig, commands
 from tests.conftest import REPO
 
@@ -107,7 +107,7 @@ def test_the_recipe_real_stage_reads_the_training_people(media_copy, tmp_path):
     cfg = RecipeConfig(work=str(tmp_path / "work"))
     cfg.pairs.size, cfg.real.clips, cfg.real.step = 64, ["talking_short"], 10
     cmd = commands(cfg)["real"]
-    assert cmd[1:5] == ["-m", "ml.real_face_set", "export", "--split"] and "train" in cmd
+    assert cmd[1:5] == ["-m", "ml.data.real_face_set", "export", "--split"] and "train" in cmd
     env = {**os.environ, "AURT_CACHE": str(media_copy.parent)}
     res = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, env=env)
     assert res.returncode == 0, res.stderr[-2000:]
@@ -116,11 +116,11 @@ def test_the_recipe_real_stage_reads_the_training_people(media_copy, tmp_path):
 
 
 def test_build_errors_are_one_line(tmp_path):
-    cmd = [sys.executable, "-m", "ml.real_face_set", "--cache", str(tmp_path / "c")]
+    cmd = [sys.executable, "-m", "ml.data.real_face_set", "--cache", str(tmp_path / "c")]
     cmd += ["--media", str(tmp_path / "m"), "build", "--clips", "nobody"]
     res = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
     assert res.returncode == 2 and "Traceback" not in res.stderr
     assert res.stderr.strip().splitlines() == [
-        "python -m ml.real_face_set: error: unknown clip(s) ['nobody']; known: "
+        "python -m ml.data.real_face_set: error: unknown clip(s) ['nobody']; known: "
         "['cap12_edit', 'cap13_edit2', 'franck', 'multispeaker', 'talking_short']"
     ]

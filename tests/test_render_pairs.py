@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ml.pairs_layout import list_pairs, read_crop_rolls, read_pair
+from ml.data.pairs_layout import list_pairs, read_crop_rolls, read_pair
 from rigs import load_spec
 
 pytestmark = pytest.mark.blender
@@ -132,7 +132,7 @@ def test_unwritable_and_mismatched_output_are_named(full_run, tmp_path):
 
 
 def test_dataset_reads_pairs_as_tensors(full_run):
-    from ml.pairs_dataset import PairsDataset
+    from ml.data.pairs_dataset import PairsDataset
 
     ds = PairsDataset(full_run)
     item = ds[0]
@@ -169,7 +169,7 @@ def test_sensitivity_set_shows_every_parameter(tmp_path):
     out = tmp_path / "sens.npz"
     cmd = [
         sys.executable,
-        str(SCRIPT.parent / "render_sensitivity.py"),
+        str(SCRIPT.parent / "blender" / "render_sensitivity.py"),
         "--",
         "--out",
         str(out),
@@ -193,8 +193,8 @@ def test_pairs_from_another_rig_spec_are_refused(full_run, tmp_path):
     import json
     import shutil
 
-    from ml.pairs_dataset import PairsDataset
-    from ml.pairs_layout import PairsError
+    from ml.data.pairs_dataset import PairsDataset
+    from ml.data.pairs_layout import PairsError
 
     copy = tmp_path / "old"
     shutil.copytree(full_run, copy)
@@ -222,7 +222,8 @@ def test_crop_roll_is_the_head_roll_of_a_rolled_frontal_face(bpy_clean):
 def test_crop_rolls_follow_the_renders_and_refuse_changed_pairs(full_run, tmp_path):
     root = tmp_path / "pairs"
     shutil.copytree(full_run, root)
-    cmd = [sys.executable, str(SCRIPT.parent / "crop_rolls.py"), "--", "--pairs", str(root)]
+    script = SCRIPT.parent / "blender" / "crop_rolls.py"
+    cmd = [sys.executable, str(script), "--", "--pairs", str(root)]
     res = subprocess.run(cmd, capture_output=True, text=True)
     assert res.returncode == 0, res.stderr[-2000:]
     rolls = read_crop_rolls(root)
@@ -252,7 +253,7 @@ def test_a_flipped_render_is_the_render_of_the_mirrored_parameters(bpy_clean):
     # of the 96 px crop's flip axis), so the bar is how well a flipped neutral face matches
     # itself.
     sys.path.insert(0, str(SCRIPT.parent.parent))
-    from ml.augment import flip_map
+    from ml.data.augment import flip_map
     from ml.render_pairs import PairRenderer
 
     spec = load_spec()

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from ml.sampling import PROTOTYPES, SamplingConfig, au_groups, sample_params
+from ml.data.sampling import PROTOTYPES, SamplingConfig, au_groups, sample_params
 from rigs import load_spec
 
 

@@ -24,7 +24,7 @@ from au_retarget_addon.core.tracks import (
     read_npz,
     write_npz,
 )
-from ml.mtcnn import fetch as fetch_mtcnn
+from ml.nets.mtcnn import fetch as fetch_mtcnn
 from rigs import load_spec
 from tests.conftest import MEDIA, TINY_SIZE
 

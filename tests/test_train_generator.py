@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from ml.checkpoint import CheckpointError, load_checkpoint
+from ml.train.checkpoint import CheckpointError, load_checkpoint
 from rigs import load_spec
 
 TINY = [
@@ -34,7 +34,7 @@ def _train(
     launcher: list[str] | None = None,
 ):
     sets = [*TINY, f"data.pairs={pairs}", f"run.dir={run}", f"optim.steps={steps}", *extra]
-    cmd = [*(launcher or [sys.executable, "-m"]), "ml.train_generator"]
+    cmd = [*(launcher or [sys.executable, "-m"]), "ml.train.generator"]
     for s in sets:
         cmd += ["--set", s]
     if not wait:
@@ -91,7 +91,7 @@ def test_changed_model_config_refuses_to_resume(tiny_pairs, tmp_path):
     cmd = [
         sys.executable,
         "-m",
-        "ml.train_generator",
+        "ml.train.generator",
         "--set",
         f"data.pairs={tiny_pairs}",
         "--set",

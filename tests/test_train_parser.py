@@ -8,7 +8,7 @@ import sys
 
 import torch
 
-from ml.augment import AugmentConfig, appearance, augment, flip_map
+from ml.data.augment import AugmentConfig, appearance, augment, flip_map
 from rigs import load_spec
 
 
@@ -51,7 +51,7 @@ def test_appearance_augmentation_changes_colours_but_never_flips():
 
 def test_tiny_parser_training_and_evaluation(tiny_pairs, tmp_path):
     run = tmp_path / "parser"
-    cmd = [sys.executable, "-m", "ml.train_parser"]
+    cmd = [sys.executable, "-m", "ml.train.parser"]
     for s in (
         f"data.pairs={tiny_pairs}",
         f"run.dir={run}",
@@ -71,7 +71,7 @@ def test_tiny_parser_training_and_evaluation(tiny_pairs, tmp_path):
         [
             sys.executable,
             "-m",
-            "ml.eval_parser",
+            "ml.eval.parser",
             "--checkpoint",
             str(run / "last.pt"),
             "--pairs",
@@ -90,7 +90,7 @@ def test_tiny_parser_training_and_evaluation(tiny_pairs, tmp_path):
 
 def test_bad_config_is_one_clear_line(tmp_path):
     res = subprocess.run(
-        [sys.executable, "-m", "ml.train_parser", "--set", "optim.nope=1"],
+        [sys.executable, "-m", "ml.train.parser", "--set", "optim.nope=1"],
         capture_output=True,
         text=True,
     )

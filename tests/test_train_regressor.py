@@ -13,11 +13,11 @@ import pytest
 import torch
 
 from au_retarget_addon.core.detect import DEFAULT_MODEL_DIR
-from ml.augment import mirror_params
-from ml.checkpoint import load_checkpoint
-from ml.identity import fetch as fetch_identity
-from ml.mtcnn import fetch as fetch_mtcnn
-from ml.real_faces import RealFaces
+from ml.data.augment import mirror_params
+from ml.data.real_faces import RealFaces
+from ml.nets.identity import fetch as fetch_identity
+from ml.nets.mtcnn import fetch as fetch_mtcnn
+from ml.train.checkpoint import load_checkpoint
 from rigs import load_spec
 from tests.conftest import MEDIA
 
@@ -47,18 +47,18 @@ def frozen(tiny_pairs, tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("frozen")
     common = [f"data.pairs={tiny_pairs}", "optim.steps=2", "optim.batch_size=4", "data.workers=0"]
     _run(
-        "ml.train_generator",
+        "ml.train.generator",
         *common,
         f"run.dir={root / 'g'}",
         "model.image_size=64",
         "model.max_channels=32",
         "loss.perceptual=0",
     )
-    _run("ml.train_parser", *common, f"run.dir={root / 'f'}")
+    _run("ml.train.parser", *common, f"run.dir={root / 'f'}")
     fetch_mtcnn(DEFAULT_MODEL_DIR)
     fetch_identity(Path("data/weights/identity"))  # the identity loss's frozen network
     _run(
-        "ml.real_faces",
+        "ml.data.real_faces",
         extra=[
             "--inputs",
             str(MEDIA / "single_face.mp4"),
@@ -83,7 +83,7 @@ def test_tiny_unsupervised_run_trains_only_the_regressor(frozen, tmp_path):
     run = tmp_path / "r"
     g_before = torch.load(frozen["g"], weights_only=False)["model"]
     _run(
-        "ml.train_regressor",
+        "ml.train.regressor",
         f"data.real={frozen['real']}",
         f"frozen.generator={frozen['g']}",
         f"frozen.parser={frozen['f']}",
@@ -110,7 +110,7 @@ def test_tiny_unsupervised_run_trains_only_the_regressor(frozen, tmp_path):
 def test_evaluation_table_in_the_paper_layout(frozen, tiny_pairs, tmp_path):
     run = tmp_path / "r"
     _run(
-        "ml.train_regressor",
+        "ml.train.regressor",
         f"data.real={frozen['real']}",
         f"frozen.generator={frozen['g']}",
         f"frozen.parser={frozen['f']}",
@@ -125,7 +125,7 @@ def test_evaluation_table_in_the_paper_layout(frozen, tiny_pairs, tmp_path):
         "data.holdout_every=100",
     )
     res = _run(
-        "ml.eval_regressor",
+        "ml.eval.regressor",
         extra=[
             "--regressor",
             str(run / "last.pt"),
@@ -142,7 +142,7 @@ def test_evaluation_table_in_the_paper_layout(frozen, tiny_pairs, tmp_path):
 
     bundle = tmp_path / "bundle.aurt"
     _run(
-        "ml.export",
+        "ml.export.bundle",
         extra=[
             "--regressor",
             str(run / "last.pt"),
@@ -169,7 +169,7 @@ def test_loss_switches_skip_terms_and_the_warm_up_needs_no_generator(frozen, tin
     run = tmp_path / "warm"
     groups = "loss.supervised_groups={ au = 4.0, pose = 1.0 }"  # weighted by group
     # flipped pairs with mirrored parameters, and a cosine learning rate, as the recipe's
-    _run("ml.train_regressor", *common, *off, "loss.parameter=0", "loss.supervised=1", groups,
+    _run("ml.train.regressor", *common, *off, "loss.parameter=0", "loss.supervised=1", groups,
          "optim.steps=5", "augment.flip_p=0.5", "optim.schedule=cosine", "optim.lr=0.001",
          "optim.lr_floor=0.1", "optim.decay_start=1", "run.log_every=1",
          f"run.dir={run}")  # fmt: skip
@@ -181,17 +181,17 @@ def test_loss_switches_skip_terms_and_the_warm_up_needs_no_generator(frozen, tin
     assert "supervised" in rows[-1]
 
     run = tmp_path / "param_only"  # one unsupervised term on, the rest switched off
-    _run("ml.train_regressor", *common, *off, "optim.steps=2", f"run.dir={run}")
+    _run("ml.train.regressor", *common, *off, "optim.steps=2", f"run.dir={run}")
     rows = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
     assert "parameter" in rows[-1] and "content" not in rows[-1]
 
-    cmd = [sys.executable, "-m", "ml.train_regressor", *sum((["--set", s] for s in common), [])]
+    cmd = [sys.executable, "-m", "ml.train.regressor", *sum((["--set", s] for s in common), [])]
     cmd += sum((["--set", s] for s in [*off, "loss.parameter=0", f"run.dir={tmp_path / 'x'}"]), [])
     res = subprocess.run(cmd, capture_output=True, text=True)
     assert res.returncode == 2 and "every loss weight is 0" in res.stderr
 
     bad = [*common, "loss.supervised=1", "optim.schedule=linear", f"run.dir={tmp_path / 'y'}"]
-    cmd = [sys.executable, "-m", "ml.train_regressor", *sum((["--set", s] for s in bad), [])]
+    cmd = [sys.executable, "-m", "ml.train.regressor", *sum((["--set", s] for s in bad), [])]
     res = subprocess.run(cmd, capture_output=True, text=True)
     assert res.returncode == 2 and "optim.schedule must be one of constant, cosine" in res.stderr
     bad[-2] = "optim.decay_start=20000"  # at or past optim.steps: the decay would never run
@@ -201,7 +201,7 @@ def test_loss_switches_skip_terms_and_the_warm_up_needs_no_generator(frozen, tin
     assert res.returncode == 2 and "optim.decay_start must be in [0, optim.steps" in res.stderr
 
     bad = [*common, "loss.supervised=1", "loss.supervised_groups={ aus = 1.0 }"]
-    cmd = [sys.executable, "-m", "ml.train_regressor", *sum((["--set", s] for s in bad), [])]
+    cmd = [sys.executable, "-m", "ml.train.regressor", *sum((["--set", s] for s in bad), [])]
     res = subprocess.run(
         cmd + ["--set", f"run.dir={tmp_path / 'z'}"], capture_output=True, text=True
     )
@@ -247,9 +247,9 @@ def test_resume_restores_the_discriminator_exactly(frozen, tmp_path):
         *TINY_R,
         "run.ckpt_every=1",
     ]
-    _run("ml.train_regressor", *common, "optim.steps=4", f"run.dir={tmp_path / 'straight'}")
-    _run("ml.train_regressor", *common, "optim.steps=2", f"run.dir={tmp_path / 'resumed'}")
-    _run("ml.train_regressor", *common, "optim.steps=4", f"run.dir={tmp_path / 'resumed'}")
+    _run("ml.train.regressor", *common, "optim.steps=4", f"run.dir={tmp_path / 'straight'}")
+    _run("ml.train.regressor", *common, "optim.steps=2", f"run.dir={tmp_path / 'resumed'}")
+    _run("ml.train.regressor", *common, "optim.steps=4", f"run.dir={tmp_path / 'resumed'}")
     a = torch.load(tmp_path / "straight" / "last.pt", weights_only=False)
     b = torch.load(tmp_path / "resumed" / "last.pt", weights_only=False)
     assert a["step"] == b["step"] == 4
@@ -261,7 +261,7 @@ def test_resume_restores_the_discriminator_exactly(frozen, tmp_path):
 
 
 def test_ablation_command_trains_each_variant_and_prints_the_table(frozen, tiny_pairs, tmp_path):
-    from ml import ablation
+    from ml.eval import ablation
 
     sets = [
         f"data.real={frozen['real']}",
@@ -284,7 +284,7 @@ def test_ablation_command_trains_each_variant_and_prints_the_table(frozen, tiny_
 def test_own_backbone_starts_from_f_trains_with_r_and_is_what_the_bundle_runs(
     frozen, tiny_pairs, tmp_path
 ):
-    from ml.regressor import FaceToParams, Regressor
+    from ml.nets.regressor import FaceToParams, Regressor
 
     spec = load_spec()
     run = tmp_path / "own"
@@ -299,7 +299,7 @@ def test_own_backbone_starts_from_f_trains_with_r_and_is_what_the_bundle_runs(
         f"run.dir={run}",
     ]
     f_before = torch.load(frozen["f"], weights_only=False)["model"]
-    _run("ml.train_regressor", *common, "optim.steps=3")
+    _run("ml.train.regressor", *common, "optim.steps=3")
     f_after = torch.load(frozen["f"], weights_only=False)["model"]
     assert all(torch.equal(f_before[k], f_after[k]) for k in f_before)  # F stayed frozen
     model, ckpt = load_checkpoint(run / "last.pt", spec)
@@ -311,16 +311,16 @@ def test_own_backbone_starts_from_f_trains_with_r_and_is_what_the_bundle_runs(
         rel = (own[k] - f_before[k]).norm() / f_before[k].norm().clamp_min(1e-8)
         assert rel < 0.2, (k, float(rel))
 
-    _run("ml.train_regressor", *common, "optim.steps=3")  # resumed at its end: kept, not reset
+    _run("ml.train.regressor", *common, "optim.steps=3")  # resumed at its end: kept, not reset
     again, _ = load_checkpoint(run / "last.pt", spec)
     assert isinstance(again, Regressor) and again.backbone is not None
     assert all(torch.equal(v, again.backbone.state_dict()[k]) for k, v in own.items())
 
     bundle = tmp_path / "own.aurt"
-    _run("ml.export", extra=["--regressor", str(run / "last.pt"), "--parser", str(frozen["f"])]
-         + ["--out", str(bundle)])  # fmt: skip
+    _run("ml.export.bundle", extra=["--regressor", str(run / "last.pt")]
+         + ["--parser", str(frozen["f"]), "--out", str(bundle)])  # fmt: skip
     from au_retarget_addon.core.bundle import ModelBundle
-    from ml.pairs_dataset import PairsDataset
+    from ml.data.pairs_dataset import PairsDataset
 
     items = [PairsDataset(tiny_pairs)[i] for i in range(4)]
     crops = np.stack([(it["image"].permute(1, 2, 0).numpy() * 255).round() for it in items])
@@ -350,7 +350,7 @@ def test_frozen_bn_stats_keep_the_warm_up_statistics_while_the_weights_train(
         f"run.dir={run}",
     ]
     off = [f"loss.{k}=0" for k in ("content", "identity", "parameter", "loopback", "adversarial")]
-    _run("ml.train_regressor", *common, *off, "optim.steps=2")  # the warm-up: stats update
+    _run("ml.train.regressor", *common, *off, "optim.steps=2")  # the warm-up: stats update
     warm = torch.load(run / "last.pt", weights_only=False)["model"]
     f = torch.load(frozen["f"], weights_only=False)["model"]
     stats = [k for k in warm if k.endswith(("running_mean", "running_var"))]
@@ -358,7 +358,7 @@ def test_frozen_bn_stats_keep_the_warm_up_statistics_while_the_weights_train(
     assert any(not torch.equal(warm[k], f[k.removeprefix("backbone.")]) for k in own)
 
     # the five losses on real frames and generator renders, statistics frozen
-    _run("ml.train_regressor", *common, "optim.steps=4", "optim.freeze_bn_stats=true")
+    _run("ml.train.regressor", *common, "optim.steps=4", "optim.freeze_bn_stats=true")
     tuned = torch.load(run / "last.pt", weights_only=False)["model"]
     assert all(torch.equal(warm[k], tuned[k]) for k in stats)
     weights = [k for k in warm if k.endswith("weight")]
@@ -382,10 +382,10 @@ def _warm_up_sets(frozen: dict[str, Path], pairs: Path) -> list[str]:
 
 def test_init_starts_a_new_run_from_another_runs_weights(frozen, tiny_pairs, tmp_path):
     common = _warm_up_sets(frozen, tiny_pairs)
-    _run("ml.train_regressor", *common, "optim.steps=3", f"run.dir={tmp_path / 'a'}")
+    _run("ml.train.regressor", *common, "optim.steps=3", f"run.dir={tmp_path / 'a'}")
     src = torch.load(tmp_path / "a" / "last.pt", weights_only=False)
     # lr 0: the new run's weights are the source's (its backbone too, not F's), at step 1
-    _run("ml.train_regressor", *common, "optim.steps=1", "optim.lr=0",
+    _run("ml.train.regressor", *common, "optim.steps=1", "optim.lr=0",
          f"run.init={tmp_path / 'a' / 'last.pt'}", f"run.dir={tmp_path / 'b'}")  # fmt: skip
     new = torch.load(tmp_path / "b" / "last.pt", weights_only=False)
     assert new["step"] == 1
@@ -393,7 +393,7 @@ def test_init_starts_a_new_run_from_another_runs_weights(frozen, tiny_pairs, tmp
     assert any(k.startswith("backbone.") for k in weights)
     assert all(torch.equal(src["model"][k], new["model"][k]) for k in weights)
 
-    cmd = [sys.executable, "-m", "ml.train_regressor"]
+    cmd = [sys.executable, "-m", "ml.train.regressor"]
     for s in [*common, "model.hidden=32", f"run.init={tmp_path / 'a' / 'last.pt'}",
               f"run.dir={tmp_path / 'c'}"]:  # fmt: skip
         cmd += ["--set", s]
@@ -404,10 +404,10 @@ def test_init_starts_a_new_run_from_another_runs_weights(frozen, tiny_pairs, tmp
 
 @pytest.fixture(scope="module")
 def rolled_pairs(tiny_pairs, tmp_path_factory) -> Path:
-    """The tiny pairs with their crop rolls (ml/crop_rolls.py, real Blender)."""
+    """The tiny pairs with their crop rolls (ml/blender/crop_rolls.py, real Blender)."""
     root = tmp_path_factory.mktemp("rolled") / "pairs"
     shutil.copytree(tiny_pairs, root)
-    script = Path(__file__).resolve().parents[1] / "ml" / "crop_rolls.py"
+    script = Path(__file__).resolve().parents[1] / "ml" / "blender" / "crop_rolls.py"
     res = subprocess.run(
         [sys.executable, str(script), "--", "--pairs", str(root)], capture_output=True, text=True
     )
@@ -420,10 +420,10 @@ def test_roll_in_crop_trains_on_the_roll_left_in_the_crop_and_adds_it_back(
 ):
     from au_retarget_addon.core.bundle import BundleError, ModelBundle
     from ml.config import load_config
+    from ml.data.pairs_layout import PairsError, list_pairs, read_crop_rolls, read_pair
     from ml.device import Runtime
-    from ml.export import export_from_checkpoints
-    from ml.pairs_layout import PairsError, list_pairs, read_crop_rolls, read_pair
-    from ml.train_regressor import RegressorTrainer, TrainRegressorConfig
+    from ml.export.bundle import export_from_checkpoints
+    from ml.train.regressor import RegressorTrainer, TrainRegressorConfig
 
     off = [f"loss.{k}=0" for k in ("content", "identity", "parameter", "loopback", "adversarial")]
     sets = [f"data.real={frozen['real']}", f"frozen.parser={frozen['f']}", *TINY_R, *off]
@@ -449,7 +449,7 @@ def test_roll_in_crop_trains_on_the_roll_left_in_the_crop_and_adds_it_back(
         assert t[roll] == pytest.approx(p[roll] - r, abs=1e-4) and abs(r) > 0.01
 
     run = tmp_path / "r"
-    _run("ml.train_regressor", *sets, f"data.pairs={rolled_pairs}", f"run.dir={run}")
+    _run("ml.train.regressor", *sets, f"data.pairs={rolled_pairs}", f"run.dir={run}")
     bundle = export_from_checkpoints(run / "last.pt", frozen["f"], tmp_path / "bundle")
     b = ModelBundle(bundle, load_spec().hash(), device="cpu")
     assert b.roll_in_crop and b.card["roll_in_crop"] is True
@@ -463,7 +463,7 @@ def test_roll_in_crop_trains_on_the_roll_left_in_the_crop_and_adds_it_back(
     np.testing.assert_array_equal(np.delete(out, roll, 1), np.delete(graph, roll, 1))
 
     # evaluation adds each pair's crop roll back, and needs the file to
-    cmd = [sys.executable, "-m", "ml.eval_regressor", "--bundle", str(bundle), "--pairs"]
+    cmd = [sys.executable, "-m", "ml.eval.regressor", "--bundle", str(bundle), "--pairs"]
     res = subprocess.run(cmd + [str(rolled_pairs)], capture_output=True, text=True)
     assert res.returncode == 0, res.stderr[-2000:]
     res = subprocess.run(cmd + [str(tiny_pairs)], capture_output=True, text=True)
@@ -475,17 +475,17 @@ def test_a_bundle_gives_back_its_regressor_and_training_goes_on_from_it(
 ):
     # a trained regressor, exported (BatchNorm folded into the convolutions), recovered from
     # the ONNX graph alone: the same function, and a run can start from it
-    from ml.regressor import FaceToParams, Regressor
+    from ml.nets.regressor import FaceToParams, Regressor
 
     spec = load_spec()
     common = _warm_up_sets(frozen, tiny_pairs)
-    _run("ml.train_regressor", *common, "optim.steps=3", f"run.dir={tmp_path / 'a'}")
+    _run("ml.train.regressor", *common, "optim.steps=3", f"run.dir={tmp_path / 'a'}")
     trained, _ = load_checkpoint(tmp_path / "a" / "last.pt", spec)
     stats = trained.state_dict()
     assert any(stats[k].abs().max() > 0 for k in stats if k.endswith("running_mean"))
-    _run("ml.export", extra=["--regressor", str(tmp_path / "a" / "last.pt"), "--parser",
+    _run("ml.export.bundle", extra=["--regressor", str(tmp_path / "a" / "last.pt"), "--parser",
                              str(frozen["f"]), "--out", str(tmp_path / "bundle")])  # fmt: skip
-    _run("ml.bundle_weights", extra=["--bundle", str(tmp_path / "bundle"), "--out",
+    _run("ml.export.bundle_weights", extra=["--bundle", str(tmp_path / "bundle"), "--out",
                                      str(tmp_path / "back")])  # fmt: skip
     back, ckpt = load_checkpoint(tmp_path / "back" / "regressor.pt", spec)
     assert isinstance(back, Regressor) and isinstance(trained, Regressor)
@@ -504,17 +504,17 @@ def test_a_bundle_gives_back_its_regressor_and_training_goes_on_from_it(
 
     # training from it needs the statistics frozen (its BatchNorm layers are identities)
     init = [f"run.init={tmp_path / 'back' / 'regressor.pt'}", "optim.steps=1"]
-    cmd = [sys.executable, "-m", "ml.train_regressor"]
+    cmd = [sys.executable, "-m", "ml.train.regressor"]
     for s in [*common, *init, f"run.dir={tmp_path / 'c'}"]:
         cmd += ["--set", s]
     res = subprocess.run(cmd, capture_output=True, text=True)
     assert res.returncode == 2 and "optim.freeze_bn_stats = true" in res.stderr
-    _run("ml.train_regressor", *common, *init, "optim.freeze_bn_stats=true", "optim.lr=0",
+    _run("ml.train.regressor", *common, *init, "optim.freeze_bn_stats=true", "optim.lr=0",
          f"run.dir={tmp_path / 'd'}")  # fmt: skip
     new, _ = load_checkpoint(tmp_path / "d" / "last.pt", spec)
     assert all(torch.equal(v, new.state_dict()[k]) for k, v in back.state_dict().items())
     # ... and so does every later stage of that run (the five-loss stage resumes it)
-    cmd = [sys.executable, "-m", "ml.train_regressor"]
+    cmd = [sys.executable, "-m", "ml.train.regressor"]
     for s in [*common, "optim.steps=2", f"run.dir={tmp_path / 'd'}"]:
         cmd += ["--set", s]
     res = subprocess.run(cmd, capture_output=True, text=True)

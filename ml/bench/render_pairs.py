@@ -2,7 +2,7 @@
 the share of time outside Blender's render call, against an image-only render baseline
 measured in the same run.
 
-    python ml/bench_render_pairs.py -- --pairs 60
+    python ml/bench/render_pairs.py -- --pairs 60
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import argparse
 import shutil
@@ -21,9 +21,9 @@ import time
 
 import bpy
 
-from ml.pairs_layout import PairsConfig, write_pair
+from ml.data.pairs_layout import PairsConfig, write_pair
+from ml.data.sampling import sample_params
 from ml.render_pairs import PairRenderer
-from ml.sampling import sample_params
 from rigs import load_spec
 from rigs.render_setup import RENDER_CALL_SECONDS, render_array
 

@@ -1,6 +1,6 @@
 """Benchmark: generator training throughput (images per second) on this machine.
 
-    python -m ml.bench_train_generator [--size 128 --batch 16 --steps 10]
+    python -m ml.bench.train_generator [--size 128 --batch 16 --steps 10]
 
 Times full optimiser steps (forward, loss, backward, Adam) on in-memory batches, so data
 loading is excluded; the baseline is the same step with the L1 loss alone, in the same run.
@@ -16,13 +16,12 @@ import time
 import torch
 import torch.nn.functional as F
 
+from ml.data.sampling import sample_params
+from ml.device import pick_device
+from ml.losses.perceptual import PerceptualLoss
+from ml.nets.generator import Generator, GeneratorConfig
+from ml.nets.vgg import DEFAULT_PATH, load_vgg16
 from rigs.spec import load_spec
-
-from .device import pick_device
-from .generator import Generator, GeneratorConfig
-from .losses.perceptual import PerceptualLoss
-from .sampling import sample_params
-from .vgg import DEFAULT_PATH, load_vgg16
 
 
 def _median_step(model, opt, params, target, perc, steps: int) -> float:
@@ -42,7 +41,7 @@ def _median_step(model, opt, params, target, perc, steps: int) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m ml.bench_train_generator")
+    ap = argparse.ArgumentParser(prog="python -m ml.bench.train_generator")
     ap.add_argument("--size", type=int, default=128)
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--steps", type=int, default=10)

@@ -1,9 +1,9 @@
 """Benchmark: the regressor's supervised warm-up step (the recipe's longest stage) on this
 machine, as the recipe trains it and with changes that could make it faster.
 
-    python -m ml.bench_train_regressor [--batch 16 --steps 10 --pairs data/recipe/pairs]
+    python -m ml.bench.train_regressor [--batch 16 --steps 10 --pairs data/recipe/pairs]
 
-A step is what `ml.train_regressor` does in the warm-up: appearance augmentation of a batch
+A step is what `ml.train.regressor` does in the warm-up: appearance augmentation of a batch
 of rendered pairs, R with its own parser backbone, the group-weighted supervised loss,
 backward and Adam. Batches are in memory (rendered pairs from `--pairs` if given, else
 random images), so data loading is timed on its own row. Medians of timed steps after
@@ -20,13 +20,12 @@ from collections.abc import Callable
 
 import torch
 
+from ml.data.augment import AugmentConfig, appearance
+from ml.data.pairs_dataset import PairsDataset
+from ml.data.sampling import sample_params
+from ml.losses.supervised import supervised_loss
+from ml.nets.regressor import Regressor, RegressorConfig
 from rigs.spec import RigSpec, load_spec
-
-from .augment import AugmentConfig, appearance
-from .losses.supervised import supervised_loss
-from .pairs_dataset import PairsDataset
-from .regressor import Regressor, RegressorConfig
-from .sampling import sample_params
 
 GROUPS = {"au": 4.0, "pose": 1.0, "gaze": 0.5, "identity": 0.25}  # as the recipes' warm-up
 
@@ -88,7 +87,7 @@ def _model(
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m ml.bench_train_regressor")
+    ap = argparse.ArgumentParser(prog="python -m ml.bench.train_regressor")
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--warmup", type=int, default=3, help="untimed steps first (compiles)")

@@ -1,1 +1,2 @@
-"""Blender-side scripts, run with blender -b -P: the only ml modules besides ml/render_pairs.py that import bpy."""
+"""Blender-side scripts, run with blender -b -P: with ml/render_pairs.py and
+ml/bench/render_pairs.py the only ml modules that import bpy."""

@@ -3,7 +3,7 @@ relative to the rig's own alignment landmarks: the offsets that
 `rigs.geometry.DETECTOR_OFFSETS` holds. Renders are aligned with the corrected points, so
 training crops frame the face the way the tracker's crops of real faces do.
 
-    python ml/calibrate_landmarks.py -- --renders 200        # or blender -b -P ...
+    python ml/blender/calibrate_landmarks.py -- --renders 200        # or blender -b -P ...
 
 Prints the mean offsets per point (units of the inter-ocular distance, in the face's frame:
 x along the eye line toward the image-right eye, y across it, downwards) and the median
@@ -19,7 +19,7 @@ import tempfile
 from pathlib import Path
 
 if __name__ == "__main__":  # as a Blender script: make the repository importable
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
     os.environ.setdefault("BLENDER_USER_RESOURCES", tempfile.mkdtemp(prefix="aurt_blender_"))
 
 import numpy as np
@@ -39,7 +39,7 @@ def face_frame_offsets(points: np.ndarray, truth: np.ndarray) -> np.ndarray:
 def measure(rig, detector, scene, au_mode: str, count: int, seed: int = 77) -> np.ndarray:
     """Offsets (N, 5, 2) of MTCNN's points from the rig's landmarks on N renders with a face
     found (|yaw| <= 30, |pitch| <= 15, |roll| <= 10 degrees)."""
-    from ml.sampling import SamplingConfig, sample_params
+    from ml.data.sampling import SamplingConfig, sample_params
     from rigs import load_spec
     from rigs.builder import landmarks_world, set_params
     from rigs.render_setup import project, render_array

@@ -1,8 +1,8 @@
 """Each rendered pair's crop roll: the in-plane angle its 5-point alignment took out of
 the face (runs inside Blender, like ml/render_pairs.py).
 
-    python ml/crop_rolls.py -- --pairs data/pairs
-    blender -b -P ml/crop_rolls.py -- --pairs data/pairs
+    python ml/blender/crop_rolls.py -- --pairs data/pairs
+    blender -b -P ml/blender/crop_rolls.py -- --pairs data/pairs
 
 The rig is posed for every stored pair as render_pairs posed it (same parameters, same
 seeded camera and light) and the alignment matrix is computed again without rendering
@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 if __package__ in (None, ""):  # run as a Blender script: make the repo importable
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import argparse
 import time
@@ -28,7 +28,7 @@ import bpy
 import numpy as np
 
 from au_retarget_addon.core.align import crop_roll, transform_points
-from ml.pairs_layout import (
+from ml.data.pairs_layout import (
     PairsError,
     check_spec,
     list_pairs,

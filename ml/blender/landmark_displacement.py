@@ -1,7 +1,7 @@
 """How far each AU and identity parameter moves the 68 landmarks in the aligned crop (runs
 inside Blender, like ml/render_pairs.py).
 
-    python ml/landmark_displacement.py -- [--size 128] [--out table.md]
+    python ml/blender/landmark_displacement.py -- [--size 128] [--out table.md]
 
 From the base face (every parameter at its default), each AU goes to 1 (FACS intensity 5)
 and each identity parameter one standard deviation of its training draw either way (the
@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 if __package__ in (None, ""):  # run as a Blender script: make the repo importable
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import argparse
 

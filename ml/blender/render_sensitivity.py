@@ -1,6 +1,6 @@
 """Render the sensitivity set for generator evaluation (runs inside Blender).
 
-    python ml/render_sensitivity.py -- --out data/sensitivity.npz [--bases 4 --size 128]
+    python ml/blender/render_sensitivity.py -- --out data/sensitivity.npz [--bases 4 --size 128]
 
 For a few base faces (random identity, neutral expression, near-frontal pose), every AU,
 pose and gaze parameter is rendered at a low and a high value with the others fixed:
@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import argparse
 import os
@@ -22,8 +22,8 @@ import os
 import bpy
 import numpy as np
 
+from ml.data.sampling import SamplingConfig, sample_params
 from ml.render_pairs import PairRenderer
-from ml.sampling import SamplingConfig, sample_params
 from rigs import RigSpec, load_spec
 
 GROUPS = ("au", "pose", "gaze")

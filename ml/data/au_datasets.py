@@ -32,7 +32,7 @@ import numpy as np
 
 from au_retarget_addon.core.video import VideoError, VideoReader
 
-from .errors import MLError
+from ml.errors import MLError
 
 DISFA_AUS = ("AU1", "AU2", "AU4", "AU5", "AU6", "AU9", "AU12", "AU15", "AU17", "AU20", "AU25",
              "AU26")  # fmt: skip

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from .pairs_layout import (
+from ml.data.pairs_layout import (
     CROP_ROLL_FILE,
     PairsError,
     check_spec,
@@ -51,7 +51,7 @@ class PairsDataset(Dataset):
             if late:
                 raise PairsError(
                     f"{self.root / CROP_ROLL_FILE} has no angle for {len(late)} pairs (first: "
-                    f"{late[0]}); run `python ml/crop_rolls.py -- --pairs {self.root}` again"
+                    f"{late[0]}); run `python ml/blender/crop_rolls.py -- --pairs {self.root}` again"
                 )
 
     def __len__(self) -> int:

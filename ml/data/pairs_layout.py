@@ -6,7 +6,7 @@
     DIR/shard_00000/00000000.npz     params (P,), lm68 (68, 2), lm5 (5, 2) in crop pixels
     DIR/shard_00000/index.json       written when the shard is complete
     DIR/crop_roll.npy                (count,) float32 degrees per pair, NaN where none
-                                     (written by ml/crop_rolls.py; model.roll_in_crop)
+                                     (written by ml/blender/crop_rolls.py; model.roll_in_crop)
 
 A pair exists when its .npz exists: it is renamed into place last, so a killed run
 never leaves a half-written pair, and a rerun skips what is there.
@@ -23,7 +23,7 @@ import numpy as np
 
 from au_retarget_addon.core.files import atomic_bytes, atomic_path
 
-from .errors import MLError
+from ml.errors import MLError
 
 CROP_ROLL_FILE = "crop_roll.npy"
 
@@ -168,7 +168,7 @@ def read_crop_rolls(root: Path) -> np.ndarray:
     path = root / CROP_ROLL_FILE
     if not path.is_file():
         raise PairsError(
-            f"{path} is missing; write it with `python ml/crop_rolls.py -- --pairs {root}`"
+            f"{path} is missing; write it with `python ml/blender/crop_rolls.py -- --pairs {root}`"
         )
     rolls = np.load(path)
     count = read_config(root).count

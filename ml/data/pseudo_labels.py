@@ -1,7 +1,7 @@
 """Pseudo-labels for real faces: MediaPipe face-mesh landmarks drawn as the rig's labels on
 the aligned crops the tracker would make (parser training and evaluation on real frames).
 
-    python -m ml.pseudo_labels --inputs tests/media my_videos/ --out data/real_labels.npz
+    python -m ml.data.pseudo_labels --inputs tests/media my_videos/ --out data/real_labels.npz
 
 Frames are detected and aligned with the tracker's own MTCNN and 5-point alignment; the
 478 face-mesh landmarks (mediapipe 0.10.21, an optional training-only dependency: `make
@@ -28,8 +28,8 @@ from au_retarget_addon.core.align import align_face
 from au_retarget_addon.core.detect import DEFAULT_MODEL_DIR, FaceDetector
 from rigs.spec import load_spec
 
-from .errors import MLError, exit_on_error
-from .real_faces import media_files, media_frames
+from ml.errors import MLError, exit_on_error
+from ml.data.real_faces import media_files, media_frames
 
 UNKNOWN = 255
 
@@ -46,7 +46,7 @@ class LabelledFaces(Dataset):
     def __init__(self, path: str | Path, split: str = "all", holdout: float = 0.2) -> None:
         path = Path(path)
         if not path.is_file():
-            raise PseudoLabelError(f"pseudo-label file {path} does not exist; run ml.pseudo_labels")
+            raise PseudoLabelError(f"pseudo-label file {path} does not exist; run ml.data.pseudo_labels")
         with np.load(path) as z:
             self.images, self.masks, names = z["images"], z["masks"], list(z["names"])
         source = [str(n).rsplit("#", 1)[0] for n in names]
@@ -195,7 +195,7 @@ def collect(
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
-        prog="python -m ml.pseudo_labels", description=__doc__.split("\n\n")[0]
+        prog="python -m ml.data.pseudo_labels", description=__doc__.split("\n\n")[0]
     )
     ap.add_argument("--inputs", type=Path, nargs="+", required=True)
     ap.add_argument("--out", type=Path, required=True)
@@ -212,4 +212,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(exit_on_error("python -m ml.pseudo_labels", main))
+    sys.exit(exit_on_error("python -m ml.data.pseudo_labels", main))

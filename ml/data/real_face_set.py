@@ -1,10 +1,10 @@
 """The real-face set, tracked and cropped once: per clip every face the detector can follow
-(ml/face_tracks.py), each given to a person of the set by seat, and each person's aligned
+(ml/data/face_tracks.py), each given to a person of the set by seat, and each person's aligned
 crops (the tracker's own MTCNN and 5-point alignment), cached outside the checkout.
 
-    python -m ml.real_media fetch          # the clips (ml/configs/real_face_set.toml)
-    python -m ml.real_face_set build       # detections, tracks, crops and the manifest
-    python -m ml.real_face_set export --split train --size 128 --out data/real_faces.npz
+    python -m ml.data.real_media fetch          # the clips (ml/configs/real_face_set.toml)
+    python -m ml.data.real_face_set build       # detections, tracks, crops and the manifest
+    python -m ml.data.real_face_set export --split train --size 128 --out data/real_faces.npz
 
 Cache layout (`--cache`, default $AURT_CACHE/real_faces):
     detections/<clip>.npz        every face in every frame, keyed by the clip's sha256
@@ -33,10 +33,10 @@ from au_retarget_addon.core.align import align_face, crop_roll
 from au_retarget_addon.core.detect import DEFAULT_MODEL_DIR, FaceDetector
 from au_retarget_addon.core.video import VideoError, VideoReader
 
-from .cache import cache_dir
-from .errors import MLError, exit_on_error
-from .face_tracks import link, summarise
-from .real_media import SET_FILE, RealFaceSet, fetch, load_set
+from ml.cache import cache_dir
+from ml.errors import MLError, exit_on_error
+from ml.data.face_tracks import link, summarise
+from ml.data.real_media import SET_FILE, RealFaceSet, fetch, load_set
 
 log = logging.getLogger(__name__)
 
@@ -262,7 +262,7 @@ def load_crops(cache: Path, size: int, clip: str, person: str) -> dict[str, np.n
     if not path.is_file():
         raise RealFaceSetError(
             f"no {size} px crops of {person} in {clip} ({path}); run "
-            f"`python -m ml.real_face_set build --sizes {size}`"
+            f"`python -m ml.data.real_face_set build --sizes {size}`"
         )
     with np.load(path) as z:
         return {k: z[k] for k in z.files}
@@ -273,7 +273,7 @@ def export(
     clips: list[str] | None = None, progress: Callable[[str], None] = log.info,
 ) -> int:  # fmt: skip
     """The split's crops (every `step`-th of each track; only `clips`, if given) as one
-    .npz that ml.real_faces.RealFaces reads: crops and names 'clip#frame@person'."""
+    .npz that ml.data.real_faces.RealFaces reads: crops and names 'clip#frame@person'."""
     crops, names = [], []
     for clip, person in split_clips(rfs, split, clips):
         z = load_crops(cache, size, clip, person)
@@ -333,7 +333,7 @@ def summary_table(rfs: RealFaceSet, manifest: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
-        prog="python -m ml.real_face_set", description=__doc__.split("\n\n")[0]
+        prog="python -m ml.data.real_face_set", description=__doc__.split("\n\n")[0]
     )
     ap.add_argument("--set", type=Path, default=SET_FILE, help="the set's definition")
     ap.add_argument("--media", type=Path, default=None, help="default: $AURT_CACHE/real_media")
@@ -373,4 +373,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(exit_on_error("python -m ml.real_face_set", main))
+    sys.exit(exit_on_error("python -m ml.data.real_face_set", main))

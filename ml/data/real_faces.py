@@ -1,7 +1,7 @@
 """Unlabeled real faces for regressor training: images and video frames, detected and
 aligned with the tracker's own detector and 5-point alignment, cached as one .npz.
 
-    python -m ml.real_faces --inputs tests/media data/my_videos --out data/real_faces.npz
+    python -m ml.data.real_faces --inputs tests/media data/my_videos --out data/real_faces.npz
 
 Videos are sampled every `--step` frames; frames without exactly one confident face are
 skipped (counted in the summary), so no crop depends on which face was picked.
@@ -24,7 +24,7 @@ from au_retarget_addon.core.align import align_face
 from au_retarget_addon.core.detect import DEFAULT_MODEL_DIR, FaceDetector
 from au_retarget_addon.core.video import VideoReader
 
-from .errors import MLError, exit_on_error
+from ml.errors import MLError, exit_on_error
 
 VIDEO_EXT = {".mp4", ".mov", ".avi", ".mkv", ".webm"}
 IMAGE_EXT = {".jpg", ".jpeg", ".png", ".bmp"}
@@ -81,7 +81,7 @@ class RealFaces(Dataset):
     def __init__(self, path: str | Path, split: str = "all", holdout_every: int = 10) -> None:
         path = Path(path)
         if not path.is_file():
-            raise RealFacesError(f"real-face cache {path} does not exist; run ml.real_faces")
+            raise RealFacesError(f"real-face cache {path} does not exist; run ml.data.real_faces")
         with np.load(path) as z:
             crops = z["crops"]
         idx = np.arange(len(crops))
@@ -102,7 +102,7 @@ class RealFaces(Dataset):
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
-        prog="python -m ml.real_faces", description=__doc__.split("\n\n")[0]
+        prog="python -m ml.data.real_faces", description=__doc__.split("\n\n")[0]
     )
     ap.add_argument("--inputs", type=Path, nargs="+", required=True)
     ap.add_argument("--out", type=Path, required=True)
@@ -120,4 +120,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(exit_on_error("python -m ml.real_faces", main))
+    sys.exit(exit_on_error("python -m ml.data.real_faces", main))

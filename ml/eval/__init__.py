@@ -1,1 +1,1 @@
-"""Evaluation: metrics, per-network evaluations, real-video evaluation against MediaPipe, the ablation table."""
+"""Evaluation: metrics, per-network evaluations, real video against MediaPipe, the ablation."""

@@ -2,7 +2,7 @@
 time, plus the supervised warm-up variants, each at the same budget and evaluated on the
 same held-out rendered pairs.
 
-    python -m ml.ablation --config ml/configs/regressor.toml --steps 2000 \
+    python -m ml.eval.ablation --config ml/configs/regressor.toml --steps 2000 \
         --eval-pairs data/recipe/pairs_eval --out runs/ablation \
         --set frozen.parser=runs/recipe/parser/last.pt --set frozen.generator=...
 
@@ -19,7 +19,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .errors import MLError, exit_on_error
+from ml.errors import MLError, exit_on_error
 
 FIVE = ("content", "identity", "parameter", "loopback", "adversarial")
 VARIANTS: dict[str, dict[str, float]] = {
@@ -49,14 +49,14 @@ def run_variant(
 ) -> dict:
     """Train (or resume) one variant and evaluate it; returns its eval.json."""
     run = args.out / _slug(name)
-    cmd = [sys.executable, "-m", "ml.train_regressor", "--config", str(args.config)]
+    cmd = [sys.executable, "-m", "ml.train.regressor", "--config", str(args.config)]
     extra = [*sets, f"optim.steps={args.steps}", f"run.dir={run}"]
     extra += [f"{k}={v}" for k, v in overrides.items()]
     _run(cmd + [a for s in extra for a in ("--set", s)], name)
     parser = next((s.split("=", 1)[1] for s in sets if s.startswith("frozen.parser=")), None)
     if parser is None:
         raise AblationError("give the frozen parser: --set frozen.parser=PATH")
-    ev = [sys.executable, "-m", "ml.eval_regressor", "--regressor", str(run / "last.pt")]
+    ev = [sys.executable, "-m", "ml.eval.regressor", "--regressor", str(run / "last.pt")]
     _run(ev + ["--parser", parser, "--pairs", str(args.eval_pairs)], name)
     return json.loads((run / "eval.json").read_text())
 
@@ -74,7 +74,9 @@ def table(results: dict[str, dict]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m ml.ablation", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(
+        prog="python -m ml.eval.ablation", description=__doc__.split("\n\n")[0]
+    )
     ap.add_argument("--config", type=Path, default=Path("ml/configs/regressor.toml"))
     ap.add_argument("--steps", type=int, required=True, help="training budget per variant")
     ap.add_argument("--eval-pairs", type=Path, required=True, help="held-out rendered pairs")
@@ -97,4 +99,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(exit_on_error("python -m ml.ablation", main))
+    sys.exit(exit_on_error("python -m ml.eval.ablation", main))

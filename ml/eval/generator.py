@@ -1,6 +1,6 @@
 """Evaluate a generator checkpoint on held-out pairs and per-parameter sensitivity.
 
-    python -m ml.eval_generator --checkpoint runs/generator/last.pt --pairs data/pairs \
+    python -m ml.eval.generator --checkpoint runs/generator/last.pt --pairs data/pairs \
         --sensitivity data/sensitivity.npz
 
 Prints L1, PSNR and SSIM on the held-out split, and for every AU, pose and gaze
@@ -19,13 +19,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ml.data.pairs_dataset import PairsDataset
+from ml.device import pick_device
+from ml.errors import exit_on_error
+from ml.train.checkpoint import load_checkpoint
+from ml.train.generator import fit_size
 from rigs.spec import load_spec
-
-from .checkpoint import load_checkpoint
-from .device import pick_device
-from .errors import exit_on_error
-from .pairs_dataset import PairsDataset
-from .train_generator import fit_size
 
 
 def _gauss(size: int = 11, sigma: float = 1.5) -> torch.Tensor:
@@ -106,12 +105,14 @@ def _markdown(metrics: dict, sens: dict[str, float]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
-        prog="python -m ml.eval_generator", description=__doc__.split("\n\n")[0]
+        prog="python -m ml.eval.generator", description=__doc__.split("\n\n")[0]
     )
     ap.add_argument("--checkpoint", type=Path, required=True)
     ap.add_argument("--pairs", type=Path, required=True)
     ap.add_argument("--holdout-every", type=int, default=20)
-    ap.add_argument("--sensitivity", type=Path, default=None, help="from ml/render_sensitivity.py")
+    ap.add_argument(
+        "--sensitivity", type=Path, default=None, help="from ml/blender/render_sensitivity.py"
+    )
     args = ap.parse_args(argv)
     device = pick_device()
     model, ckpt = load_checkpoint(args.checkpoint, load_spec(), device)
@@ -131,4 +132,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(exit_on_error("python -m ml.eval_generator", main))
+    sys.exit(exit_on_error("python -m ml.eval.generator", main))

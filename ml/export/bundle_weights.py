@@ -1,7 +1,8 @@
 """Recover a trainable regressor from a model bundle's ONNX graph, so that training can go
 on from a shipped model when its checkpoints are gone (`run.init`).
 
-    python -m ml.bundle_weights --bundle au_retarget_addon/models/default --out runs/from_default
+    python -m ml.export.bundle_weights --bundle au_retarget_addon/models/default \
+        --out runs/from_default
 
 writes `regressor.pt` (kind regressor, the card's model config and step) and `parser.pt`
 (R's own parser backbone, kind parser; for `--parser` of evaluation and export and for
@@ -33,11 +34,10 @@ import torch
 from onnx import numpy_helper
 from torch import nn
 
+from ml.errors import MLError, exit_on_error
+from ml.nets.regressor import FaceToParams, Regressor, RegressorConfig
+from ml.train.checkpoint import save_checkpoint
 from rigs.spec import RigSpec, load_spec
-
-from .checkpoint import save_checkpoint
-from .errors import MLError, exit_on_error
-from .regressor import FaceToParams, Regressor, RegressorConfig
 
 CARD, MODEL = "model_card.json", "model.onnx"
 SOURCE_CARD = "source_card.json"  # the bundle's card, copied beside the recovered weights
@@ -228,7 +228,7 @@ def write(bundle: Path, out: Path, spec: RigSpec) -> tuple[Path, Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m ml.bundle_weights", description=__doc__)
+    ap = argparse.ArgumentParser(prog="python -m ml.export.bundle_weights", description=__doc__)
     ap.add_argument("--bundle", type=Path, required=True)
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args(argv)
@@ -238,4 +238,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(exit_on_error("python -m ml.bundle_weights", main))
+    sys.exit(exit_on_error("python -m ml.export.bundle_weights", main))

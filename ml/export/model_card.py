@@ -1,7 +1,7 @@
 """Ship a bundle as the add-on's default model: copy it to the add-on with a completed model
 card (training data and time, evaluations, tracking speed, licences, known limits).
 
-    python -m ml.model_card --bundle runs/recipe/bundle_int8 --work data/recipe \
+    python -m ml.export.model_card --bundle runs/recipe/bundle_int8 --work data/recipe \
         --runs runs/recipe --out au_retarget_addon/models/default \
         --limit "Trained on renders of one rig and one real person" ...
 
@@ -23,10 +23,9 @@ from typing import Any
 import numpy as np
 
 from au_retarget_addon.core.bundle import CARD_FILE, MODEL_FILE, ModelBundle
-
-from .atomic import atomic_folder
-from .errors import MLError, exit_on_error
-from .real_face_set import provenance
+from ml.data.real_face_set import provenance
+from ml.errors import MLError, exit_on_error
+from ml.export.atomic import atomic_folder
 
 
 class ModelCardError(MLError, RuntimeError):
@@ -39,7 +38,7 @@ def _json(path: Path) -> Any:
 
 def training_facts(work: Path, runs: Path) -> dict[str, Any]:
     """Data sizes and stage times from a recipe's work and runs folders."""
-    from .pairs_layout import list_pairs
+    from ml.data.pairs_layout import list_pairs
 
     facts: dict[str, Any] = {}
     for name in ("pairs", "pairs_eval"):
@@ -104,7 +103,7 @@ def ship(
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
-        prog="python -m ml.model_card", description=__doc__.split("\n\n")[0]
+        prog="python -m ml.export.model_card", description=__doc__.split("\n\n")[0]
     )
     ap.add_argument("--bundle", type=Path, required=True)
     ap.add_argument("--work", type=Path, required=True, help="the recipe's work folder")
@@ -142,4 +141,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(exit_on_error("python -m ml.model_card", main))
+    sys.exit(exit_on_error("python -m ml.export.model_card", main))

@@ -1,12 +1,12 @@
 """Int8 model bundles: static quantisation of a bundle's ONNX graph with onnxruntime (QDQ,
 per-channel int8 weights, uint8 activations), calibrated on aligned crops of rendered pairs.
 
-    python -m ml.quantize --bundle runs/recipe/bundle --pairs data/recipe/pairs \
+    python -m ml.export.quantize --bundle runs/recipe/bundle --pairs data/recipe/pairs \
         --out runs/recipe/bundle_int8
 
 A quarter of the fp32 size, and faster on CPUs with int8 dot products. What it costs in
 accuracy is measured by evaluating the quantised bundle itself
-(`python -m ml.eval_regressor --bundle ...`); the card records the calibration and the
+(`python -m ml.eval.regressor --bundle ...`); the card records the calibration and the
 largest difference from the fp32 graph per parameter group.
 """
 
@@ -20,10 +20,9 @@ from pathlib import Path
 import numpy as np
 
 from au_retarget_addon.core.bundle import CARD_FILE, MODEL_FILE, BundleError, ModelBundle
-
-from .atomic import atomic_folder
-from .errors import MLError, exit_on_error
-from .pairs_dataset import PairsDataset
+from ml.data.pairs_dataset import PairsDataset
+from ml.errors import MLError, exit_on_error
+from ml.export.atomic import atomic_folder
 
 
 class QuantizeError(MLError, RuntimeError):
@@ -104,7 +103,9 @@ def quantize_bundle(src: Path, out: Path, pairs: Path, count: int = 128) -> Path
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m ml.quantize", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(
+        prog="python -m ml.export.quantize", description=__doc__.split("\n\n")[0]
+    )
     ap.add_argument("--bundle", type=Path, required=True, help="fp32 bundle folder")
     ap.add_argument("--pairs", type=Path, required=True, help="rendered pairs for calibration")
     ap.add_argument("--out", type=Path, required=True, help="int8 bundle folder to write")
@@ -123,4 +124,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(exit_on_error("python -m ml.quantize", main))
+    sys.exit(exit_on_error("python -m ml.export.quantize", main))

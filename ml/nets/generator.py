@@ -13,9 +13,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ml.nets.param_encoding import ParamEncoder
 from rigs.spec import RigSpec
-
-from .param_encoding import ParamEncoder
 
 
 @dataclass

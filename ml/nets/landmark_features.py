@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .face_landmark_net import FaceLandmarkNet, LandmarkNetError, load
+from ml.nets.face_landmark_net import FaceLandmarkNet, LandmarkNetError, load
 
 # component -> MediaPipe face-mesh connection sets (mediapipe's own, training extra); the
 # subject's left and right are MediaPipe's LEFT and RIGHT

@@ -1,6 +1,6 @@
-"""R on the landmark network's F (ml/landmark_features.py): an MLP from F's feature vector
+"""R on the landmark network's F (ml/nets/landmark_features.py): an MLP from F's feature vector
 to every rig parameter. F is frozen, so its features of the rendered pairs are computed once
-and cached, and training R costs only this head (ml/train_landmark_regressor.py).
+and cached, and training R costs only this head (ml/train/landmark_regressor.py).
 
 The head standardises its input with the training features' mean and std (kept in its
 state) and outputs each parameter linearly in its range, clamped to it; the brow style
@@ -14,9 +14,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ml.nets.landmark_features import DEFAULT_INPUTS, LandmarkF
 from rigs.spec import RigSpec
-
-from .landmark_features import DEFAULT_INPUTS, LandmarkF
 
 
 @dataclass
@@ -26,7 +25,7 @@ class LandmarkRegressorConfig:
     width: int = 512
     depth: int = 2  # hidden layers
     dropout: float = 0.1
-    landmark_model: str = "468"  # which MediaPipe network F runs (ml/face_landmark_net.py)
+    landmark_model: str = "468"  # which MediaPipe network F runs (ml/nets/face_landmark_net.py)
     image_size: int = 192  # the aligned crop the bundle takes
     roll_in_crop: bool = True  # head_roll relative to the aligned crop
 

@@ -2,7 +2,7 @@
 
 PNet, RNet and ONet keep facenet-pytorch's layer names, so its state dicts load with
 `strict=True`. The weights come from the PyPI wheel facenet-pytorch 2.6.0 (MIT licence;
-`facenet_pytorch/data/{pnet,rnet,onet}.pt`): `python -m ml.mtcnn fetch` downloads the
+`facenet_pytorch/data/{pnet,rnet,onet}.pt`): `python -m ml.nets.mtcnn fetch` downloads the
 wheel with pip (no install), checks each file's sha256, loads it and exports the three
 networks to ONNX for the Blender-side tracker (`au_retarget_addon/core/detect.py`), which
 runs them with onnxruntime and never imports torch. Each export is checked against torch
@@ -35,8 +35,7 @@ from torch import nn
 
 from au_retarget_addon.core.detect import DEFAULT_MODEL_DIR
 from au_retarget_addon.core.files import new_file_mode
-
-from .errors import MLError, exit_on_error
+from ml.errors import MLError, exit_on_error
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +54,7 @@ NETS = ("pnet", "rnet", "onet")
 SOURCE_MD = """\
 # MTCNN weights
 
-`pnet.onnx`, `rnet.onnx` and `onet.onnx` are exported by `python -m ml.mtcnn fetch` from
+`pnet.onnx`, `rnet.onnx` and `onet.onnx` are exported by `python -m ml.nets.mtcnn fetch` from
 `facenet_pytorch/data/{{pnet,rnet,onet}}.pt` in the PyPI wheel {wheel}
 (MIT licence, Copyright (c) 2019 Timothy Esler; https://github.com/timesler/facenet-pytorch).
 The original MTCNN is Zhang et al., "Joint Face Detection and Alignment using Multi-task
@@ -304,7 +303,9 @@ def fetch(out: Path = DEFAULT_OUT, wheel: Path | None = None) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m ml.mtcnn", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(
+        prog="python -m ml.nets.mtcnn", description=__doc__.split("\n\n")[0]
+    )
     sub = ap.add_subparsers(dest="cmd", required=True)
     f = sub.add_parser("fetch", help="download the MTCNN weights and export them to ONNX")
     f.add_argument("--out", type=Path, default=DEFAULT_OUT)
@@ -316,4 +317,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(exit_on_error("python -m ml.mtcnn", main))
+    sys.exit(exit_on_error("python -m ml.nets.mtcnn", main))

@@ -24,9 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ml.nets.parser.model import FaceParser
 from rigs.spec import RigSpec
-
-from .parser.model import FaceParser
 
 # sub-network -> (inputs, spec groups it predicts)
 SUBNETS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
@@ -35,7 +34,7 @@ SUBNETS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "au": (("eyes", "nose", "mouth", "face"), ("au",)),
     "brow": (("brows",), ("brow_style",)),
 }
-# channels of the parser features (ml.parser.bisenet)
+# channels of the parser features (ml.nets.parser.bisenet)
 FEATURE_CHANNELS = {"f_gb": 256, "eyes": 128, "brows": 128, "nose": 256, "mouth": 256, "face": 512}
 
 
@@ -47,7 +46,7 @@ class RegressorConfig:
     se_reduction: int = 8
     backbone: bool = False  # R has its own trainable copy of the parser (see above)
     # head_roll is read relative to the aligned crop: trained on head_roll minus the roll
-    # the alignment took out (ml/crop_rolls.py); the tracker adds its crop's angle back
+    # the alignment took out (ml/blender/crop_rolls.py); the tracker adds its crop's angle back
     roll_in_crop: bool = False
 
 

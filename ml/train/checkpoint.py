@@ -9,14 +9,13 @@ from typing import Any
 
 import torch
 
+from ml.errors import MLError
+from ml.nets.generator import Generator, GeneratorConfig
+from ml.nets.landmark_regressor import LandmarkRegressor, LandmarkRegressorConfig
+from ml.nets.parser.bisenet import ParserConfig
+from ml.nets.parser.model import FaceParser
+from ml.nets.regressor import Regressor, RegressorConfig
 from rigs.spec import RigSpec
-
-from .errors import MLError
-from .generator import Generator, GeneratorConfig
-from .landmark_regressor import LandmarkRegressor, LandmarkRegressorConfig
-from .parser.bisenet import ParserConfig
-from .parser.model import FaceParser
-from .regressor import Regressor, RegressorConfig
 
 MODELS: dict[str, tuple[type, type]] = {
     "generator": (Generator, GeneratorConfig),

@@ -1,7 +1,7 @@
 """Train the generator G on rendered pairs: L1 + lambda * VGG16 perceptual loss.
 
-    python -m ml.train_generator --config ml/configs/generator.toml [--set optim.steps=100]
-    torchrun --nproc_per_node 2 -m ml.train_generator --config ml/configs/generator.toml
+    python -m ml.train.generator --config ml/configs/generator.toml [--set optim.steps=100]
+    torchrun --nproc_per_node 2 -m ml.train.generator --config ml/configs/generator.toml
 
 Checkpoints (`RUN/last.pt`) are written atomically every `run.ckpt_every` steps; a rerun
 with the same run folder resumes where the last checkpoint stopped (raise
@@ -16,15 +16,14 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
+from ml.data.pairs_dataset import PairsDataset
+from ml.device import Runtime
+from ml.losses.perceptual import PerceptualLoss
+from ml.nets.generator import Generator, GeneratorConfig
+from ml.nets.vgg import load_vgg16
+from ml.train.loop import OptimConfig, RunConfig, Trainer, run_stage
+from ml.train.sample_grid import save_grid
 from rigs.spec import load_spec
-
-from .device import Runtime
-from .generator import Generator, GeneratorConfig
-from .losses.perceptual import PerceptualLoss
-from .pairs_dataset import PairsDataset
-from .sample_grid import save_grid
-from .train_loop import OptimConfig, RunConfig, Trainer, run_stage
-from .vgg import load_vgg16
 
 
 @dataclass
@@ -101,7 +100,7 @@ class GeneratorTrainer(Trainer):
 
 def main(argv: list[str] | None = None) -> int:
     return run_stage(
-        "python -m ml.train_generator", __doc__ or "", TrainGeneratorConfig, GeneratorTrainer, argv
+        "python -m ml.train.generator", __doc__ or "", TrainGeneratorConfig, GeneratorTrainer, argv
     )
 
 

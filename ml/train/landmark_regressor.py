@@ -2,13 +2,13 @@
 real-face F): F's features of every rendered pair, and of its mirror image with mirrored
 parameters, are computed once and cached outside the checkout; then only R's head trains.
 
-    python -m ml.train_landmark_regressor --pairs data/pairs_192 --run runs/landmark \
-        --bundle runs/landmark/bundle
+    python -m ml.train.landmark_regressor --pairs data/pairs_192 --run runs/landmark
+    python -m ml.export.bundle --regressor runs/landmark/last.pt --out runs/landmark/bundle
 
-The pairs need their crop rolls first (`python ml/crop_rolls.py -- --pairs DIR`): head
+The pairs need their crop rolls first (`python ml/blender/crop_rolls.py -- --pairs DIR`): head
 roll is learned relative to the aligned crop and the tracker adds the crop's angle back.
-Writes `<run>/last.pt` (ml/checkpoint.py), `<run>/log.jsonl`, and with --bundle the
-exported ONNX bundle (F and R in one graph, checked against torch by onnxruntime).
+Writes `<run>/last.pt` (ml/train/checkpoint.py) and `<run>/log.jsonl`; ml/export/bundle.py
+exports it as one ONNX bundle (F and R in one graph, checked against torch by onnxruntime).
 """
 
 from __future__ import annotations
@@ -27,14 +27,13 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from ml.cache import cache_dir
+from ml.data.pairs_layout import list_pairs, read_crop_rolls, read_pair
+from ml.errors import MLError, exit_on_error
+from ml.nets.landmark_features import DEFAULT_INPUTS, INPUTS, LandmarkF
+from ml.nets.landmark_regressor import LandmarkRegressor, LandmarkRegressorConfig
+from ml.train.checkpoint import save_checkpoint
 from rigs.spec import RigSpec, load_spec
-
-from .cache import cache_dir
-from .checkpoint import save_checkpoint
-from .errors import MLError, exit_on_error
-from .landmark_features import DEFAULT_INPUTS, INPUTS, LandmarkF
-from .landmark_regressor import LandmarkRegressor, LandmarkRegressorConfig
-from .pairs_layout import list_pairs, read_crop_rolls, read_pair
 
 log = logging.getLogger(__name__)
 
@@ -149,11 +148,10 @@ def train(
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
-        prog="python -m ml.train_landmark_regressor", description=__doc__.split("\n\n")[0]
+        prog="python -m ml.train.landmark_regressor", description=__doc__.split("\n\n")[0]
     )
     ap.add_argument("--pairs", type=Path, required=True, help="rendered pairs (with crop rolls)")
     ap.add_argument("--run", type=Path, required=True, help="run folder")
-    ap.add_argument("--bundle", type=Path, default=None, help="export the bundle here")
     ap.add_argument("--steps", type=int, default=6000)
     ap.add_argument("--batch", type=int, default=256)
     ap.add_argument("--lr", type=float, default=1e-3)
@@ -163,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--landmark-model", choices=("468", "478"), default="468")
     ap.add_argument(
         "--inputs", nargs="+", choices=INPUTS, default=list(DEFAULT_INPUTS),
-        help="which of F's outputs R reads (ml/landmark_features.py)",
+        help="which of F's outputs R reads (ml/nets/landmark_features.py)",
     )  # fmt: skip
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
@@ -172,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
             f"--steps and --batch must be >= 1, --depth >= 0 ({args.steps}, {args.batch}, "
             f"{args.depth})"
         )
-    from .face_landmark_net import load
+    from ml.nets.face_landmark_net import load
 
     spec = load_spec()
     f = LandmarkF(load(args.landmark_model))
@@ -195,12 +193,8 @@ def main(argv: list[str] | None = None) -> int:
                     spec, extra=times)  # fmt: skip
     print(f"wrote {args.run / 'last.pt'}: {len(x)} samples, features {t_feat:.0f} s, "
           f"training {t_train:.0f} s")  # fmt: skip
-    if args.bundle:
-        from .export import export_landmark_bundle
-
-        print(f"wrote {export_landmark_bundle(args.run / 'last.pt', args.bundle)}")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(exit_on_error("python -m ml.train_landmark_regressor", main))
+    sys.exit(exit_on_error("python -m ml.train.landmark_regressor", main))

@@ -24,12 +24,11 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from au_retarget_addon.core.files import atomic_path
+from ml.config import ConfigError, dump_toml
+from ml.device import Runtime
+from ml.errors import MLError
+from ml.train.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from rigs.spec import RigSpec
-
-from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from .config import ConfigError, dump_toml
-from .device import Runtime
-from .errors import MLError
 
 log = logging.getLogger(__name__)
 
@@ -141,7 +140,7 @@ class Trainer:
         )
         self.step = 0
         self.resumed_extra: dict = {}  # a stage's own state from the checkpoint (extra_state)
-        # weights recovered from a bundle (ml/bundle_weights.py): BatchNorm layers are
+        # weights recovered from a bundle (ml/export/bundle_weights.py): BatchNorm layers are
         # identities, so every stage that trains them keeps their statistics frozen
         self.bn_folded = False
         self._resume()
@@ -225,7 +224,7 @@ class Trainer:
             raise ConfigError(
                 f"{what}{path} holds weights recovered from a bundle, whose BatchNorm layers "
                 "are folded into their convolutions: train it with optim.freeze_bn_stats = true "
-                "(ml/bundle_weights.py)"
+                "(ml/export/bundle_weights.py)"
             )
 
     def save(self) -> None:
@@ -324,8 +323,8 @@ def run_stage(
     import argparse
     import sys
 
-    from .config import load_config
-    from .device import init_runtime, shutdown
+    from ml.config import load_config
+    from ml.device import init_runtime, shutdown
 
     ap = argparse.ArgumentParser(prog=prog, description=doc.split("\n\n")[0])
     ap.add_argument("--config", type=Path, default=None, help="TOML config file")

@@ -1,6 +1,6 @@
 """Train the face parser F on rendered pairs (exact masks) with heavy augmentation.
 
-    python -m ml.train_parser --config ml/configs/parser.toml [--set optim.steps=100]
+    python -m ml.train.parser --config ml/configs/parser.toml [--set optim.steps=100]
 
 Same run folder behaviour as the generator: atomic `last.pt`, exact resume, DDP through
 torchrun, CUDA with mixed precision when present.
@@ -16,15 +16,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ml.data.augment import AugmentConfig, augment, flip_map
+from ml.data.pairs_dataset import PairsDataset
+from ml.data.pseudo_labels import UNKNOWN, LabelledFaces
+from ml.device import Runtime
+from ml.nets.parser.bisenet import ParserConfig
+from ml.nets.parser.model import FaceParser
+from ml.train.loop import OptimConfig, RunConfig, Trainer, run_stage
 from rigs.spec import load_spec
-
-from .augment import AugmentConfig, augment, flip_map
-from .device import Runtime
-from .pairs_dataset import PairsDataset
-from .parser.bisenet import ParserConfig
-from .parser.model import FaceParser
-from .pseudo_labels import UNKNOWN, LabelledFaces
-from .train_loop import OptimConfig, RunConfig, Trainer, run_stage
 
 
 @dataclass
@@ -32,7 +31,7 @@ class ParserDataConfig:
     pairs: str = "data/pairs"
     holdout_every: int = 20
     workers: int = 2
-    # pseudo-labelled real frames (ml.pseudo_labels .npz; its held-out stretch is never
+    # pseudo-labelled real frames (ml.data.pseudo_labels .npz; its held-out stretch is never
     # drawn), mixed into every batch; "" for renders only
     real_labels: str = ""
     real_per_batch: int = 4
@@ -113,7 +112,7 @@ class ParserTrainer(Trainer):
 
 def main(argv: list[str] | None = None) -> int:
     return run_stage(
-        "python -m ml.train_parser", __doc__ or "", TrainParserConfig, ParserTrainer, argv
+        "python -m ml.train.parser", __doc__ or "", TrainParserConfig, ParserTrainer, argv
     )
 
 

@@ -3,7 +3,7 @@ through the frozen parser F, R predicts parameters, the frozen generator G rende
 and five losses compare and constrain the result. Only R (and the mouth discriminator of
 the adversarial loss, in its own step) trains.
 
-    python -m ml.train_regressor --config ml/configs/regressor.toml
+    python -m ml.train.regressor --config ml/configs/regressor.toml
 
 `loss.supervised` > 0 adds direct supervision on rendered pairs (a warm-up option,
 reported as an ablation, not the method). With `model.backbone = true`, R trains its own
@@ -18,29 +18,28 @@ from dataclasses import dataclass, field
 
 import torch
 
+from ml.config import ConfigError
+from ml.data.augment import AugmentConfig, appearance, flip_some, mirror_params
+from ml.data.pairs_dataset import PairsDataset
+from ml.data.real_faces import RealFaces
+from ml.device import Runtime
+from ml.errors import MLError
+from ml.losses.adversarial import MouthDiscriminator, adversarial_loss, discriminator_loss
+from ml.losses.content import content_loss
+from ml.losses.identity import identity_loss
+from ml.losses.loopback import loopback_loss, with_base
+from ml.losses.parameter import ParameterLoss
+from ml.losses.supervised import check_groups, supervised_loss
+from ml.nets.regressor import Regressor, RegressorConfig
+from ml.train.checkpoint import load_checkpoint
+from ml.train.generator import fit_size
+from ml.train.loop import OptimConfig, RunConfig, Trainer, index_batches, run_stage
 from rigs.spec import RigSpec, load_spec
-
-from .augment import AugmentConfig, appearance, flip_some, mirror_params
-from .checkpoint import load_checkpoint
-from .config import ConfigError
-from .device import Runtime
-from .errors import MLError
-from .losses.adversarial import MouthDiscriminator, adversarial_loss, discriminator_loss
-from .losses.content import content_loss
-from .losses.identity import identity_loss
-from .losses.loopback import loopback_loss, with_base
-from .losses.parameter import ParameterLoss
-from .losses.supervised import check_groups, supervised_loss
-from .pairs_dataset import PairsDataset
-from .real_faces import RealFaces
-from .regressor import Regressor, RegressorConfig
-from .train_generator import fit_size
-from .train_loop import OptimConfig, RunConfig, Trainer, index_batches, run_stage
 
 
 @dataclass
 class RegressorDataConfig:
-    real: str = "data/real_faces.npz"  # from `python -m ml.real_faces`
+    real: str = "data/real_faces.npz"  # from `python -m ml.data.real_faces`
     pairs: str = "data/pairs"  # rendered pairs, used only with loss.supervised > 0
     augment_pairs: bool = True  # the parser's appearance augmentation on those pairs
     # share of the real frames flipped horizontally for the five losses (they need no
@@ -112,7 +111,7 @@ class RegressorTrainer(Trainer):
             self._start_backbone(cfg.frozen.parser)
         self.E = None
         if cfg.loss.identity > 0:
-            from .identity import load_faceapi_resnet
+            from ml.nets.identity import load_faceapi_resnet
 
             self.E = load_faceapi_resnet(cfg.frozen.identity).to(dev)
         self.pr = ParameterLoss(spec, cfg.loss.alpha, cfg.loss.beta).to(dev)
@@ -246,7 +245,7 @@ class RegressorTrainer(Trainer):
 
 def main(argv: list[str] | None = None) -> int:
     return run_stage(
-        "python -m ml.train_regressor", __doc__ or "", TrainRegressorConfig, RegressorTrainer, argv
+        "python -m ml.train.regressor", __doc__ or "", TrainRegressorConfig, RegressorTrainer, argv
     )
 
 

@@ -4,13 +4,13 @@
   when a user supplies it (no registry ships it).
 - `FaceApiResNet` / `load_faceapi_resnet`: the offline default, dlib's face-recognition
   ResNet (128-d descriptors) from the npm package @vladmandic/face-api, converted by
-  `python -m ml.identity fetch`.
+  `python -m ml.nets.identity fetch`.
 
 Both take RGB-derived images in [0, 1] and are differentiable end to end.
 """
 
-from ._common import IdentityWeightsError
-from .faceapi_resnet import (
+from ml.nets.identity._common import IdentityWeightsError
+from ml.nets.identity.faceapi_resnet import (
     DEFAULT_OUT,
     FaceApiResNet,
     FaceApiResNetConfig,
@@ -18,7 +18,7 @@ from .faceapi_resnet import (
     fetch,
     load_faceapi_resnet,
 )
-from .lightcnn import LightCNN29v2, LightCNNConfig, load_lightcnn, rgb_to_gray
+from ml.nets.identity.lightcnn import LightCNN29v2, LightCNNConfig, load_lightcnn, rgb_to_gray
 
 __all__ = [
     "DEFAULT_OUT",

@@ -15,8 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from au_retarget_addon.core.files import new_file_mode
-
-from ..errors import MLError
+from ml.errors import MLError
 
 
 class IdentityWeightsError(MLError, RuntimeError):

@@ -7,7 +7,7 @@ descriptor; two chips show the same person when their descriptors are closer tha
 (Euclidean). face-api.js converted it to TF.js and ships it, MIT licence, in the npm package
 @vladmandic/face-api (`model/face_recognition_model-weights_manifest.json` plus
 `model/face_recognition_model.bin`, every tensor uint8-quantised with a per-tensor scale
-and min). `python -m ml.identity fetch` packs that npm package into a temp folder (no
+and min). `python -m ml.nets.identity fetch` packs that npm package into a temp folder (no
 install), checks the pinned sha256 of both files, dequantises exactly as TF.js does
 (`q * scale + min` in double precision, stored as float32) and saves a torch state dict.
 
@@ -37,7 +37,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._common import (
+from ml.nets.identity._common import (
     IdentityWeightsError,
     atomic_torch_save,
     atomic_write_text,
@@ -87,8 +87,8 @@ SOURCE_MD = """\
 Davis E. King, https://github.com/davisking/dlib-models) as converted to TF.js by face-api.js
 and shipped in the npm package `{package}@{version}` (MIT licence; the package's LICENSE:
 Copyright (c) Vladimir Mandic). It was written by
-`python -m ml.identity fetch`, which dequantises the package's uint8 tensors the way TF.js
-does and stores them as a torch state dict (`ml/identity/faceapi_resnet.py`).
+`python -m ml.nets.identity fetch`, which dequantises the package's uint8 tensors the way TF.js
+does and stores them as a torch state dict (`ml/nets/identity/faceapi_resnet.py`).
 
 sha256 of the source files (`package/model/` in the npm tarball):
 {hashes}
@@ -327,7 +327,7 @@ def load_faceapi_resnet(
     """The converted network, frozen and in eval mode (default path: fetch's output)."""
     path = Path(path) if path else DEFAULT_OUT / WEIGHTS_NAME
     if not path.is_file():
-        hint = "run `python -m ml.identity fetch`"
+        hint = "run `python -m ml.nets.identity fetch`"
         raise IdentityWeightsError(f"no face-api ResNet weights at {path}: {hint}")
     state = torch.load(path, map_location="cpu", weights_only=True)
     model = FaceApiResNet(cfg)

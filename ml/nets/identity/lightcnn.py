@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._common import IdentityWeightsError, fit_size
+from ml.nets.identity._common import IdentityWeightsError, fit_size
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """Face parser F: BiSeNet with a ResNet18 context path (paper section 2.3).
 
 Module and parameter names follow face-parsing.PyTorch (zllrunning), so its CelebAMask-HQ
-checkpoints (`79999_iter.pth`) load directly (see `ml.parser.celeba`). As there, the
+checkpoints (`79999_iter.pth`) load directly (see `ml.nets.parser.celeba`). As there, the
 ResNet's 1/8 feature stands in for the spatial path.
 
 Outputs: segmentation logits for the rig's labels, the global feature f_gb (the

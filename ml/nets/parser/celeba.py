@@ -1,7 +1,7 @@
 """Loading face-parsing.PyTorch checkpoints (BiSeNet on CelebAMask-HQ, 19 classes).
 
 The usual file is `79999_iter.pth`: a plain state dict (sometimes with a `module.` prefix
-from DataParallel) of the BiSeNet in `ml.parser.bisenet`. Its 19 classes map onto the
+from DataParallel) of the BiSeNet in `ml.nets.parser.bisenet`. Its 19 classes map onto the
 rig's labels as below; logits of classes that share one of our labels combine by
 logsumexp, which is exact for the summed probabilities.
 
@@ -16,11 +16,10 @@ from pathlib import Path
 
 import torch
 
+from ml.errors import MLError
+from ml.nets.parser.bisenet import ParserConfig
+from ml.nets.parser.model import FaceParser
 from rigs.spec import RigSpec
-
-from ..errors import MLError
-from .bisenet import ParserConfig
-from .model import FaceParser
 
 # Class order of face-parsing.PyTorch (not the CelebAMask-HQ README's order).
 CELEBA_CLASSES = (

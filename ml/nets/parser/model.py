@@ -10,9 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ml.nets.parser.bisenet import COMPONENTS, BiSeNet, ParserConfig
 from rigs.spec import RigSpec
-
-from .bisenet import COMPONENTS, BiSeNet, ParserConfig
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
