@@ -28,7 +28,7 @@ RIG_VERSION = 4
 
 # Every AU translation gain below is multiplied by this. The gains were first set by eye
 # and moved the landmarks far less than real faces do: at intensity 5, AU12 moved a mouth
-# corner 0.06 inter-ocular distances (ml/landmark_displacement.py; 0.19 with this gain),
+# corner 0.06 inter-ocular distances (ml/blender/landmark_displacement.py; 0.19 with this gain),
 # where the sample video's smile moves it 0.31 (MediaPipe face mesh). Rotations and scales
 # are not multiplied: AU43 already closes the lids and AU26 opens the jaw 14 degrees.
 AU_LOC_GAIN = 3.0

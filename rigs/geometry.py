@@ -69,7 +69,7 @@ class FaceMesh:
 # Where MTCNN (the tracker's detector) puts its 5 points on renders of this rig, relative to
 # `FaceMesh.lm5_of`: mean offsets in units of the inter-ocular distance, in the face's frame
 # (x along the eye line toward the image-right eye, y across it, image-down). Measured by
-# `python ml/calibrate_landmarks.py` (400 renders, sparse and uniform random AUs), then made
+# `python ml/blender/calibrate_landmarks.py` (400 renders, sparse and uniform random AUs), then made
 # mirror-symmetric: the detector is, but the renders' key light comes from one side.
 # Measured: eyes (0.042, -0.070) and (0.018, -0.084), nose (0.042, -0.017), mouth corners
 # (-0.014, 0.085) and (0.027, 0.063): MTCNN reads the eyes higher and the corners lower.

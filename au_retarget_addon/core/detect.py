@@ -1,6 +1,6 @@
 """Face detection with 5 points: the MTCNN cascade (PNet, RNet, ONet) on onnxruntime.
 
-The networks are exported by `python -m ml.mtcnn fetch` (weights from facenet-pytorch
+The networks are exported by `python -m ml.nets.mtcnn fetch` (weights from facenet-pytorch
 2.6.0); this module is the runtime and needs only numpy, OpenCV and onnxruntime, so it
 runs inside Blender. The pipeline follows the original MTCNN (and facenet-pytorch, which
 these weights were converted for): an image pyramid through PNet, then RNet and ONet on
@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 
 MODEL_FILES = ("pnet.onnx", "rnet.onnx", "onet.onnx")
 # Inside the add-on, so a source checkout and the installed extension find it alike;
-# `make weights` (python -m ml.mtcnn fetch) writes it, the packaging copies it.
+# `make weights` (python -m ml.nets.mtcnn fetch) writes it, the packaging copies it.
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[1] / "models" / "mtcnn"
 # ONet's landmark order is image-left eye, image-right eye, nose, image-left mouth corner,
 # image-right mouth corner for an upright face: the order align.py expects. Kept as an
@@ -87,7 +87,7 @@ def _session(path: Path, cfg: DetectorConfig) -> Any:
 
     if not path.is_file():
         raise DetectorError(
-            f"MTCNN model missing: {path} (make it with `python -m ml.mtcnn fetch --out "
+            f"MTCNN model missing: {path} (make it with `python -m ml.nets.mtcnn fetch --out "
             f"{path.parent}`)"
         )
     opts = ort.SessionOptions()
