@@ -36,7 +36,7 @@ def sample_tracks(bundle: ModelBundle) -> Tracks:
 def test_default_model_keys_the_sample_videos_smile(sample_tracks: Tracks) -> None:
     # The sample's subject is neutral in the first 5 frames and smiles from about frame 7
     # to 69 (the mouth corners move up to 0.31 inter-ocular distances, MediaPipe face
-    # mesh: README, "The face rig"). Measured with the shipped model: FACS AU12 about 0.1
+    # mesh: docs/rig.md). Measured with the shipped model: FACS AU12 about 0.1
     # neutral and 1.8 smiling.
     assert sample_tracks.found.all()
     names, facs = load_spec().facs_intensity(sample_tracks.values)
