@@ -112,7 +112,7 @@ STAGES = (
 )
 
 
-# the warm-up: direct supervision on rendered pairs only (issue 7's warm-up flag)
+# the warm-up: direct supervision on rendered pairs only (the five losses off)
 WARMUP = {
     **{f"loss.{k}": 0.0 for k in ("content", "identity", "parameter", "loopback", "adversarial")},
     "loss.supervised": 1.0,

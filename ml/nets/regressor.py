@@ -12,8 +12,9 @@ style comes out as logits, and as its most likely index in the parameter vector.
 
 With `backbone = true`, R carries its own copy of the parser, started from the frozen F's
 weights and trained with R on rendered pairs, so its features learn what the AUs need
-(a parser trained only to segment carries little AU information: README, issue 10). The
-frozen F still computes the losses; R then takes images instead of F's features.
+(a parser trained only to segment carries little AU information: its frozen features
+barely move with the AUs). The frozen F still computes the losses; R then takes images
+instead of F's features.
 """
 
 from __future__ import annotations
