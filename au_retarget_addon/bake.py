@@ -8,7 +8,7 @@ import dataclasses
 import bpy
 from bpy_extras import anim_utils
 
-from .keys import KeyingError
+from .keys import SOURCE_KEY, KeyingError
 
 
 def _options() -> anim_utils.BakeOptions:
@@ -35,7 +35,8 @@ def _options() -> anim_utils.BakeOptions:
 
 def bake_take(scene: bpy.types.Scene, rig: bpy.types.Object) -> bpy.types.Action:
     """Bake the rig's current take over its frame range into a new action
-    (`<take>_baked`), then remove the bone drivers. The take itself is kept."""
+    (`<take>_baked`), then remove the bone drivers. The take itself is kept, and the baked
+    action names it, so a baked rig still retargets from its parameter curves."""
     if rig.get("aurt_baked"):
         raise KeyingError(f"rig {rig.name!r} is already baked")
     ad = rig.animation_data
@@ -53,6 +54,7 @@ def bake_take(scene: bpy.types.Scene, rig: bpy.types.Object) -> bpy.types.Action
     if baked is None:
         raise KeyingError(f"baking {take.name!r} on {rig.name!r} produced no action")
     baked.name = f"{take.name}_baked"
+    baked[SOURCE_KEY] = take.name
     for fc in list(ad.drivers):
         if fc.data_path.startswith("pose.bones"):
             ad.drivers.remove(fc)

@@ -14,6 +14,7 @@ from .core.tracks import Tracks, scene_keys
 
 KEYED_GROUPS = ("pose", "gaze", "au")  # identity and brow style are not animated
 TAKE_KEY = "aurt_take"  # custom property on a take's action: the video it came from
+SOURCE_KEY = "aurt_source_take"  # on a baked action: the take it was baked from
 
 
 class KeyingError(RuntimeError):
@@ -33,6 +34,36 @@ def channels(id_data: bpy.types.ID, action: bpy.types.Action) -> Any:
         slot = action.slots.new(id_type=id_data.id_type, name=id_data.name)
         ad.action_slot = slot
     return anim_utils.action_ensure_channelbag_for_slot(action, slot).fcurves
+
+
+def read_fcurves(action: bpy.types.Action, id_type: str = "OBJECT") -> Any:
+    """The F-curves of `action` for its first slot of `id_type`, read without assigning
+    the action to anything (an empty list when it animates no such ID)."""
+    if not hasattr(anim_utils, "action_get_channelbag_for_slot"):
+        return action.fcurves  # 4.2 and 4.3: flat actions
+    for slot in action.slots:
+        if slot.target_id_type == id_type:
+            bag = anim_utils.action_get_channelbag_for_slot(action, slot)
+            return bag.fcurves if bag is not None else []
+    return []
+
+
+def source_take(rig: bpy.types.Object) -> bpy.types.Action:
+    """The take the rig's parameter curves live in: its active action, or for a baked
+    rig the take that action was baked from (the bake keys bones, not parameters)."""
+    action = rig.animation_data.action if rig.animation_data else None
+    if action is None:
+        raise KeyingError(f"rig {rig.name!r} has no take: track a video first")
+    source = action.get(SOURCE_KEY)
+    if source is None:
+        return action
+    take = bpy.data.actions.get(source)
+    if take is None:
+        raise KeyingError(
+            f"action {action.name!r} on rig {rig.name!r} was baked from take {source!r}, "
+            "which no longer exists"
+        )
+    return take
 
 
 def _fcurve(fcurves: Any, path: str, index: int, group: str) -> bpy.types.FCurve:
@@ -113,12 +144,11 @@ def write_take(
 
 def keyed_values(rig: bpy.types.Object, names: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """Frames keyed on the rig's parameter curves and each parameter's value there
-    (the take, as the animator may have edited it)."""
-    action = rig.animation_data.action if rig.animation_data else None
-    if action is None:
-        raise KeyingError(f"rig {rig.name!r} has no take: track a video first")
-    fcurves = channels(rig, action)
-    curves = {n: fcurves.find(f'["{n}"]', index=0) for n in names}
+    (the take, as the animator may have edited it; for a baked rig, the take it was baked
+    from)."""
+    action = source_take(rig)
+    fcurves = read_fcurves(action)
+    curves = {n: next((fc for fc in fcurves if fc.data_path == f'["{n}"]'), None) for n in names}
     frames = sorted({kp.co[0] for fc in curves.values() if fc for kp in fc.keyframe_points})
     if not frames:
         raise KeyingError(f"action {action.name!r} on rig {rig.name!r} has no parameter keys")

@@ -8,7 +8,7 @@ import math
 import bpy
 
 from .core.mapping import Mapping
-from .keys import channels, keyed_values, set_keys
+from .keys import channels, keyed_values, set_keys, source_take
 
 
 class RetargetError(RuntimeError):
@@ -61,7 +61,7 @@ def retarget_take(
             f"mapping {mapping.name!r}"
         )
     out = mapping.evaluate(names, values)
-    take = rig.animation_data.action
+    take = source_take(rig)
     action = bpy.data.actions.new(f"{take.name}_{character.name}")
     action.use_fake_user = True
     fcurves = channels(id_data, action)

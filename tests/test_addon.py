@@ -351,6 +351,35 @@ def test_retarget_to_arkit_shape_keys(addon):
         assert curves['key_blocks["browInnerUp"].value'].evaluate(f) == pytest.approx(au1, abs=1e-5)
 
 
+def test_a_baked_take_still_retargets(addon):
+    bpy = addon
+    bpy.context.scene.render.fps = 30
+    rig = _setup_take(bpy, end=4)
+    assert bpy.ops.aurt.track_video() == {"FINISHED"}
+    bpy.ops.mesh.primitive_plane_add()
+    head = bpy.context.active_object
+    head.shape_key_add(name="Basis")
+    head.shape_key_add(name="jawOpen")
+    s = bpy.context.scene.aurt
+    s.target, s.retarget_target = rig, head
+    assert bpy.ops.aurt.retarget() == {"FINISHED"}
+    (fc,) = _param_curves(bpy, head.data.shape_keys).values()
+    before = [kp.co[:] for kp in fc.keyframe_points]
+    s.target = rig
+    assert bpy.ops.aurt.bake_keys() == {"FINISHED"}
+    assert rig.animation_data.action.name == "single_face_baked"
+    # the baked action keys bones only; retargeting reads the take it was baked from
+    assert bpy.ops.aurt.retarget() == {"FINISHED"}
+    (fc,) = _param_curves(bpy, head.data.shape_keys).values()
+    after = [kp.co[:] for kp in fc.keyframe_points]
+    assert before == after and len(after) == 5
+    assert head.data.shape_keys.animation_data.action.name.startswith("single_face_Plane")
+    # with the take deleted, the error names it
+    bpy.data.actions.remove(bpy.data.actions["single_face"])
+    with pytest.raises(RuntimeError, match="single_face.*no longer exists"):
+        bpy.ops.aurt.retarget()
+
+
 def test_retarget_to_bones_with_a_mapping_file(addon, tmp_path):
     bpy = addon
     bpy.context.scene.render.fps = 30
