@@ -11,6 +11,7 @@ import numpy as np
 from bpy_extras import anim_utils
 
 from .core.tracks import Tracks, scene_keys
+from .core.video import take_name
 
 KEYED_GROUPS = ("pose", "gaze", "au")  # identity and brow style are not animated
 TAKE_KEY = "aurt_take"  # custom property on a take's action: the video it came from
@@ -99,11 +100,11 @@ def set_keys(
 
 def _take_action(rig: bpy.types.Object, video: Path) -> bpy.types.Action:
     """The action of this video's take on this rig (reused, so a rerun replaces its keys in
-    the range), else a new one named after the video."""
+    the range), else a new one named after the video (an image sequence: its folder)."""
     for action in bpy.data.actions:
         if action.get(TAKE_KEY) == str(video) and action.get("aurt_rig") == rig.name:
             return action
-    action = bpy.data.actions.new(video.stem)
+    action = bpy.data.actions.new(take_name(video))
     action[TAKE_KEY] = str(video)
     action["aurt_rig"] = rig.name
     action.use_fake_user = True  # takes survive when another take is assigned

@@ -21,6 +21,7 @@ class VIEW3D_PT_aurt_main(bpy.types.Panel):
         row.prop(s, "video_end")
         layout.prop(s, "video_step")
         layout.prop(s, "scene_start")
+        layout.prop(s, "set_scene_fps")
         col = layout.column(heading="Smoothing")
         col.prop(s, "smoothing", text="One Euro Filter")
         sub = col.column(align=True)

@@ -35,7 +35,9 @@ class AURT_Settings(bpy.types.PropertyGroup):
     )
     video: StringProperty(
         name="Video",
-        description="Video file of the face to track (any format OpenCV reads: MP4, MOV, AVI, ...)",
+        description="Video file of the face to track (any format OpenCV reads: MP4, MOV, AVI, "
+        "...), or an image sequence: a folder of frames, a pattern such as frame_%04d.png, or "
+        "one numbered image of the sequence. Images are timed at the scene's frame rate",
         subtype="FILE_PATH",
         default="",
     )
@@ -55,6 +57,13 @@ class AURT_Settings(bpy.types.PropertyGroup):
         name="Scene Start",
         description="Scene frame that receives the first tracked video frame",
         default=1,
+    )
+    set_scene_fps: BoolProperty(
+        name="Set Scene Frame Rate",
+        description="Set the scene's frame rate to the video's when keying, so that every "
+        "video frame gets a scene frame of its own; off: the video's frames are placed by "
+        "their time at the scene's rate",
+        default=False,
     )
     smoothing: BoolProperty(
         name="Smoothing",

@@ -1,6 +1,7 @@
 """The "Track Video" operator: video -> tracks (core, in a worker thread) -> one take of
 keys on the face rig. In the UI it is modal (progress bar, status text, Esc cancels); under
-`blender -b` or from a script, execute() runs to the end. The scene is touched only once
+`blender -b` or from a script, execute() runs to the end and prints progress lines (frame N
+of M, frames per second) to the console. The scene is touched only once
 tracking has succeeded, so an error or a cancel leaves it as it was."""
 
 from __future__ import annotations
@@ -14,15 +15,25 @@ import bpy
 
 from . import preferences
 from .core.bundle import BundleError, ModelBundle
+from .core.console_progress import ConsoleProgress
 from .core.detect import DetectorConfig, DetectorError, FaceDetector
 from .core.smoothing import OneEuroConfig
 from .core.track import TrackingError, TrackSettings, track_video
-from .core.tracks import Tracks, TracksError
+from .core.tracks import Tracks, TracksError, blender_frame_rate
+from .core.video import VideoError, sequence_files
 from .keys import KeyingError, write_take
 from .properties import RIG_KEY, is_face_rig
 from .resources import DEFAULT_BUNDLE, DETECTOR_DIR
 
-ERRORS = (BundleError, DetectorError, TrackingError, TracksError, KeyingError, ValueError)
+ERRORS = (
+    BundleError,
+    DetectorError,
+    TrackingError,
+    TracksError,
+    KeyingError,
+    VideoError,
+    ValueError,
+)
 
 
 @dataclass
@@ -64,11 +75,9 @@ def prepare(context: bpy.types.Context) -> TrackInputs:
             f"rig {rig.name!r} is baked (its drivers are gone): undo the bake or add a new rig"
         )
     if not s.video:
-        raise ValueError("no video file chosen")
+        raise ValueError("no video file or image sequence chosen")
     video = Path(bpy.path.abspath(s.video))
-    if video.is_dir():
-        raise ValueError(f"video {video} is a folder: choose a video file")
-    if not video.is_file():
+    if sequence_files(video) is None and not video.is_file():  # a VideoError names a bad sequence
         raise ValueError(f"video file {video} does not exist")
     device = prefs.device if s.device == "PREFS" else s.device
     bundle = ModelBundle(bundle_path(context), rig[RIG_KEY], device, prefs.threads)
@@ -81,6 +90,7 @@ def prepare(context: bpy.types.Context) -> TrackInputs:
         smoothing=OneEuroConfig(s.min_cutoff, s.beta) if s.smoothing else None,
         missing=s.missing,
         neutral=neutral,
+        sequence_fps=context.scene.render.fps / context.scene.render.fps_base,
     )
     settings.check()
     return TrackInputs(rig.name, video, bundle, detector, settings)
@@ -89,8 +99,9 @@ def prepare(context: bpy.types.Context) -> TrackInputs:
 class TrackJob:
     """Runs `track_video` (in a thread for the UI); `cancel()` stops it at the next frame."""
 
-    def __init__(self, inputs: TrackInputs) -> None:
+    def __init__(self, inputs: TrackInputs, console: ConsoleProgress | None = None) -> None:
         self.inputs = inputs
+        self.console = console
         self.done = self.total = 0
         self.cancelled = False
         self.result: Tracks | None = None
@@ -99,6 +110,8 @@ class TrackJob:
 
     def _progress(self, done: int, total: int) -> bool:
         self.done, self.total = done, total
+        if self.console is not None:
+            self.console(done, total)
         return not self.cancelled
 
     def run(self) -> None:
@@ -128,12 +141,17 @@ def apply(context: bpy.types.Context, job: TrackJob) -> str:
     rig = bpy.data.objects.get(i.rig_name)
     if not is_face_rig(rig):
         raise ValueError(f"face rig {i.rig_name!r} was removed while tracking")
-    fps = scene.render.fps / scene.render.fps_base
+    rate = (scene.render.fps, scene.render.fps_base)
+    if scene.aurt.set_scene_fps:
+        rate = blender_frame_rate(job.result.fps)
     action, first, last = write_take(
-        rig, job.result, i.bundle.card, i.video, scene.aurt.scene_start, fps
+        rig, job.result, i.bundle.card, i.video, scene.aurt.scene_start, rate[0] / rate[1]
     )
     report = job.result.report
     notes = "".join(f"; {n}" for n in report.notes)
+    if (scene.render.fps, scene.render.fps_base) != rate:  # only once the keys are written
+        scene.render.fps, scene.render.fps_base = rate
+        notes += f"; scene frame rate set to {rate[0] / rate[1]:.5g} fps"
     return (
         f"Keyed {i.video.name} on {rig.name}: {len(job.result.frames)} frames "
         f"({report.summary()}), scene frames {first}-{last}, action {action.name!r}{notes}"
@@ -161,10 +179,12 @@ class AURT_OT_track_video(bpy.types.Operator):
 
     def execute(self, context: bpy.types.Context) -> set[str]:
         try:
-            job = TrackJob(prepare(context))
+            inputs = prepare(context)
         except ERRORS as exc:
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
+        console = ConsoleProgress(inputs.video.name) if bpy.app.background else None
+        job = TrackJob(inputs, console)
         job.run()
         return self._finish(context, job)
 

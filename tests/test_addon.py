@@ -5,6 +5,7 @@ operators on the real sample video (real rig, real MTCNN and ONNX model, real ke
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import sys
 import time
@@ -197,6 +198,45 @@ def test_scene_frames_follow_video_time_when_rates_differ(addon):
     assert _scene_state(bpy)[3], "the scene state sees no keys"
 
 
+def test_set_scene_frame_rate_keys_every_video_frame(addon, capfd):
+    bpy = addon
+    scene = bpy.context.scene
+    scene.render.fps, scene.render.fps_base = 24, 1.0
+    rig = _setup_take(bpy, end=5)
+    scene.aurt.set_scene_fps = True
+    assert bpy.ops.aurt.track_video() == {"FINISHED"}
+    assert (scene.render.fps, scene.render.fps_base) == (30, 1.0)  # the video's rate
+    frames = [kp.co[0] for kp in _param_curves(bpy, rig)['["AU12_L"]'].keyframe_points]
+    assert frames == [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]
+    # under `blender -b` (as the bpy module runs) tracking prints progress lines
+    lines = [ln for ln in capfd.readouterr().out.splitlines() if ln.startswith("Tracking")]
+    assert lines and re.fullmatch(
+        r"Tracking single_face\.mp4: frame 6 of 6 \(\d+\.\d frames/s\)", lines[-1]
+    )
+
+
+def test_track_an_image_sequence_at_the_scene_rate(addon, tmp_path):
+    import cv2
+
+    bpy = addon
+    folder = tmp_path / "shot_a"
+    folder.mkdir()
+    cap = cv2.VideoCapture(str(VIDEO))
+    for i in range(4):
+        ok, bgr = cap.read()
+        cv2.imwrite(str(folder / f"frame_{i + 1:04d}.png"), bgr)
+    cap.release()
+    scene = bpy.context.scene
+    scene.render.fps, scene.render.fps_base = 24, 1.0
+    rig = _setup_take(bpy, end=-1)
+    scene.aurt.video = str(folder / "frame_0001.png")  # one image stands for its sequence
+    assert bpy.ops.aurt.track_video() == {"FINISHED"}
+    assert rig.animation_data.action.name == "shot_a"
+    frames = [kp.co[0] for kp in _param_curves(bpy, rig)['["AU12_L"]'].keyframe_points]
+    assert frames == [1.0, 2.0, 3.0, 4.0]  # one image per scene frame
+    assert scene.render.fps == 24
+
+
 def test_variable_frame_rate_video_keys_at_its_frame_times(addon, tmp_path):
     """A frame's scene frame comes from its timestamp in the container, not from its
     index over the average frame rate."""
@@ -248,7 +288,7 @@ def _bundle_with_card(tmp_path: Path, tiny_bundle: Path, change) -> Path:
 BAD_INPUTS = {
     "no_video": "no video file",
     "missing_file": "nothing.mp4",
-    "folder_video": "is a folder",
+    "folder_video": "is a folder that holds no images",
     "no_face": "no face",
     "upside_down": "upside down",
     "corrupt_bundle": "model.onnx",

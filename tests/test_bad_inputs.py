@@ -85,7 +85,7 @@ def _bundle_with(tmp_path: Path, card: object | None = None, onnx: bytes | None 
     "case, says",
     [
         ("missing", "does not exist"),
-        ("folder", "is a folder"),
+        ("folder", "is a folder that holds no images"),
         ("empty", "cannot be opened"),
         ("garbage", "cannot be opened"),
         ("truncated", "cannot be opened"),

@@ -255,3 +255,50 @@ def test_benchmark_reports_every_stage_within_the_end_to_end_time(bundle_dir, de
     assert sum(stages) <= 1000 / result["fps"] * 1.01  # stages partition the run's time
     text = bench.table(result, video, bundle, 0)
     assert "end to end" in text and "infer" in text and "baseline" in text
+
+
+def test_track_an_image_sequence_as_the_video(bundle_dir, detector, tmp_path):
+    """A folder of numbered frames tracks to the same values as the video it came from,
+    timed by the given frame rate."""
+    import cv2
+
+    from au_retarget_addon.core.video import VideoReader
+
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    with VideoReader(MEDIA / "single_face.mp4") as v:
+        for i, _, rgb in v.frames(stop=6):
+            cv2.imwrite(str(folder / f"f_{i:03d}.png"), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    bundle = ModelBundle(bundle_dir, load_spec().hash(), device="cpu")
+    settings = TrackSettings(stop=6, smoothing=None)
+    video = track_video(MEDIA / "single_face.mp4", bundle, detector, settings)
+    settings.sequence_fps = 24.0
+    seq = track_video(folder, bundle, detector, settings)
+    assert list(seq.frames) == list(range(6)) and seq.fps == 24.0
+    assert seq.times == pytest.approx(np.arange(6) / 24.0)
+    assert np.abs(seq.values - video.values).max() < 1e-5
+
+
+def test_blender_frame_rate_keeps_ntsc_rates_exact():
+    from au_retarget_addon.core.tracks import blender_frame_rate
+
+    assert blender_frame_rate(30.0) == (30, 1.0)
+    fps, base = blender_frame_rate(30000 / 1001)
+    assert fps == 30 and base == pytest.approx(1.001)
+    assert blender_frame_rate(24000 / 1001)[0] == 24
+    with pytest.raises(TracksError, match="positive"):
+        blender_frame_rate(0.0)
+
+
+def test_console_progress_prints_at_most_once_per_interval_and_the_last_frame():
+    import io
+
+    from au_retarget_addon.core.console_progress import ConsoleProgress
+
+    out = io.StringIO()
+    progress = ConsoleProgress("clip.mp4", every_s=3600.0, out=out)
+    assert all(progress(k, 50) for k in range(1, 51))
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 2  # the first frame, then the last
+    assert lines[-1].startswith("Tracking clip.mp4: frame 50 of 50 (")
+    assert lines[-1].endswith(" frames/s)")

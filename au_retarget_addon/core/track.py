@@ -25,7 +25,7 @@ from .detect import Detection, FaceDetector
 from .face_quality import QualityConfig, QualityGate
 from .smoothing import OneEuroConfig, smooth_track
 from .tracks import TrackReport, Tracks, calibrate_neutral, fill_missing
-from .video import VideoError, VideoReader
+from .video import VideoError, open_frames
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +45,7 @@ class TrackSettings:
     face: int = 0  # at the first frame with faces: 0 = the largest, 1 = next largest, ...
     batch: int = 32
     quality: QualityConfig = field(default_factory=QualityConfig)
+    sequence_fps: float | None = None  # an image sequence's frame rate (None: 30 fps)
 
     def check(self) -> None:
         """Refuse settings that cannot run (names the setting), before any work."""
@@ -56,6 +57,8 @@ class TrackSettings:
             raise TrackingError(f"end frame {self.stop - 1} is before start frame {self.start}")
         if self.face < 0:
             raise TrackingError(f"face must be >= 0 (0 = the largest), got {self.face}")
+        if self.sequence_fps is not None and not self.sequence_fps > 0:
+            raise TrackingError(f"sequence frame rate must be > 0, got {self.sequence_fps}")
         if self.batch < 1:
             raise TrackingError(f"batch must be >= 1, got {self.batch}")
         if self.missing not in ("none", "hold", "interpolate"):
@@ -151,7 +154,7 @@ def track_video(
             clock.lap("infer")
 
     try:
-        reader = VideoReader(video)
+        reader = open_frames(video, s.sequence_fps)
     except VideoError as exc:
         raise TrackingError(str(exc)) from exc
     report = TrackReport()

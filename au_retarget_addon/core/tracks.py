@@ -169,3 +169,13 @@ def scene_keys(tracks: Tracks, scene_fps: float) -> tuple[np.ndarray, np.ndarray
     keep[1:] = offsets[order][1:] != offsets[order][:-1]
     chosen = order[keep]
     return offsets[chosen], rows[chosen]
+
+
+def blender_frame_rate(fps: float) -> tuple[int, float]:
+    """A frame rate as Blender's scene stores it, (fps, fps_base) with fps / fps_base the
+    rate: 30 -> (30, 1.0), 29.97 (30000/1001) -> (30, 1.001), 23.976 -> (24, 1.001)."""
+    if not (np.isfinite(fps) and fps > 0):
+        raise TracksError(f"frame rate must be positive, got {fps}")
+    whole = max(1, int(round(fps)))
+    base = whole / fps
+    return whole, 1.0 if abs(base - 1.0) < 1e-6 else base
