@@ -1,7 +1,16 @@
 """Build the Blender extension: dist/au_retarget-<version>-<platform>.zip per platform.
 
     python -m au_retarget_addon.packaging            # linux-x64, windows-x64, macos-arm64
-    python -m au_retarget_addon.packaging --platform linux-x64 --onnxruntime cpu --model BUNDLE
+    python -m au_retarget_addon.packaging --platform linux-x64 --model BUNDLE
+    python -m au_retarget_addon.packaging --cuda     # linux-x64-cuda, windows-x64-cuda
+
+Default zips carry the CPU build of onnxruntime on every platform. `--cuda` (the same as
+`--onnxruntime gpu`) builds au_retarget-<version>-<platform>-cuda.zip for linux-x64 and
+windows-x64 instead, with onnxruntime-gpu 1.31.1: its CUDA provider links to CUDA 13
+(libcudart.so.13, libcublas.so.13, libcublasLt.so.13, libcurand.so.10, the driver's
+libcuda.so.1) and opens cuDNN 9 (libcudnn.so.9) at run time, all of which the user installs;
+without them the add-on runs on the CPU. Both builds share the manifest's `id`, so one
+replaces the other in Blender.
 
 Each zip is staged in a temporary folder: the add-on code (this file excluded), the rig
 spec and builder (`rigs/`, copied in as a subpackage), the default model bundle, the MTCNN
@@ -31,6 +40,10 @@ MANIFEST = REPO / "blender_manifest.toml"
 ORT_CPU = "onnxruntime==1.32.0"
 ORT_GPU = "onnxruntime-gpu==1.31.1"
 OPENCV = "opencv-python-headless==4.11.0.86"
+# What ORT_GPU's CUDA provider needs (DT_NEEDED of libonnxruntime_providers_cuda.so and the
+# cuDNN it opens): the user installs these beside the -cuda zip.
+GPU_NEEDS = "CUDA 13 and cuDNN 9"
+ONNXRUNTIMES = ("cpu", "gpu")
 
 
 @dataclass(frozen=True)
@@ -74,9 +87,29 @@ def blender_ext() -> Path:
     return hits[-1]
 
 
+def _check_onnxruntime(plat: Platform, onnxruntime: str) -> None:
+    if onnxruntime not in ONNXRUNTIMES:
+        raise PackagingError(f"onnxruntime must be one of {ONNXRUNTIMES}, not {onnxruntime!r}")
+    if onnxruntime == "gpu" and not plat.has_gpu_ort:
+        raise PackagingError(f"{plat.name} has no CUDA build of onnxruntime; build it with cpu")
+
+
+def ort_requirement(plat: Platform, onnxruntime: str) -> str:
+    """The pinned onnxruntime wheel for this platform and build (cpu or gpu)."""
+    _check_onnxruntime(plat, onnxruntime)
+    return ORT_GPU if onnxruntime == "gpu" else ORT_CPU
+
+
+def zip_name(version: str, plat: Platform, onnxruntime: str) -> str:
+    """au_retarget-<version>-<platform>.zip, with -cuda before .zip for the gpu build."""
+    _check_onnxruntime(plat, onnxruntime)
+    suffix = "-cuda" if onnxruntime == "gpu" else ""
+    return f"au_retarget-{version}-{plat.name}{suffix}.zip"
+
+
 def fetch_wheels(plat: Platform, onnxruntime: str, cache: Path) -> list[Path]:
     """Download this platform's wheels (no dependencies: Blender ships numpy)."""
-    ort = ORT_GPU if onnxruntime == "gpu" and plat.has_gpu_ort else ORT_CPU
+    ort = ort_requirement(plat, onnxruntime)
     dest = cache / plat.name
     dest.mkdir(parents=True, exist_ok=True)
     wheels = []
@@ -156,12 +189,17 @@ def _ext(*args: str) -> None:
 def build(
     out: Path,
     platforms: list[str],
-    onnxruntime: str = "gpu",
+    onnxruntime: str = "cpu",
     model: Path | None = None,
     cache: Path = REPO / "data" / "wheels",
 ) -> list[Path]:
-    """Build and validate one zip per platform; returns their paths."""
+    """Build and validate one zip per platform (onnxruntime: cpu, or gpu for the -cuda
+    zips); returns their paths."""
     version = tomllib.loads(MANIFEST.read_text())["version"]
+    for name in platforms:
+        if name not in PLATFORMS:
+            raise PackagingError(f"unknown platform {name!r}: choose from {sorted(PLATFORMS)}")
+        zip_name(version, PLATFORMS[name], onnxruntime)  # refuses gpu where there is none
     out.mkdir(parents=True, exist_ok=True)
     built = []
     for name in platforms:
@@ -169,7 +207,7 @@ def build(
         wheels = fetch_wheels(plat, onnxruntime, cache)
         with tempfile.TemporaryDirectory(prefix="aurt_build_") as tmp:
             src = stage(plat, wheels, model, Path(tmp))
-            zip_path = out / f"au_retarget-{version}-{name}.zip"
+            zip_path = out / zip_name(version, plat, onnxruntime)
             zip_path.unlink(missing_ok=True)
             _ext("build", "--source-dir", str(src), "--output-filepath", str(zip_path))
             _ext("validate", str(zip_path))
@@ -181,20 +219,40 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         prog="python -m au_retarget_addon.packaging", description=__doc__.split("\n\n")[0]
     )
+    gpu_platforms = [p.name for p in PLATFORMS.values() if p.has_gpu_ort]
+    gpu_help = (
+        f"{ORT_GPU.replace('==', ' ')} in au_retarget-<version>-<platform>-cuda.zip "
+        f"({', '.join(gpu_platforms)}); it needs {GPU_NEEDS} on the user's machine "
+        "(libcudart.so.13, libcublas.so.13, libcublasLt.so.13, libcudnn.so.9), else it runs "
+        "on the CPU"
+    )
     ap.add_argument("--out", type=Path, default=REPO / "dist")
-    ap.add_argument("--platform", nargs="+", choices=sorted(PLATFORMS), default=list(PLATFORMS))
+    ap.add_argument(
+        "--platform",
+        nargs="+",
+        choices=sorted(PLATFORMS),
+        help=f"default: all ({', '.join(PLATFORMS)}); with --cuda: {', '.join(gpu_platforms)}",
+    )
     ap.add_argument(
         "--onnxruntime",
-        choices=("gpu", "cpu"),
-        default="gpu",
-        help="gpu: onnxruntime-gpu where the platform has it (falls back to the CPU at run time)",
+        choices=ONNXRUNTIMES,
+        default="cpu",
+        help=f"cpu (default): {ORT_CPU.replace('==', ' ')} on every platform; gpu: {gpu_help}",
+    )
+    ap.add_argument(
+        "--cuda",
+        action="store_const",
+        const="gpu",
+        dest="onnxruntime",
+        help=f"the same as --onnxruntime gpu (the user needs {GPU_NEEDS})",
     )
     ap.add_argument(
         "--model", type=Path, help="bundle to ship as the default (else the committed one)"
     )
     args = ap.parse_args(argv)
+    platforms = args.platform or (gpu_platforms if args.onnxruntime == "gpu" else list(PLATFORMS))
     try:
-        for path in build(args.out, args.platform, args.onnxruntime, args.model):
+        for path in build(args.out, platforms, args.onnxruntime, args.model):
             print(f"built {path} ({path.stat().st_size / 1e6:.1f} MB)")
     except PackagingError as exc:
         print(f"packaging: error: {exc}", file=sys.stderr)

@@ -81,7 +81,7 @@ def prepare(context: bpy.types.Context) -> TrackInputs:
         raise ValueError(f"video file {video} does not exist")
     device = prefs.device if s.device == "PREFS" else s.device
     bundle = ModelBundle(bundle_path(context), rig[RIG_KEY], device, prefs.threads)
-    detector = FaceDetector(DETECTOR_DIR, DetectorConfig(threads=prefs.threads))
+    detector = FaceDetector(DETECTOR_DIR, DetectorConfig(threads=prefs.threads, device=device))
     neutral: str | int | None = {"NONE": None, "AUTO": "auto"}.get(s.neutral, s.neutral_frame)
     settings = TrackSettings(
         start=s.video_start,

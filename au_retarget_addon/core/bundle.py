@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from .providers import ProviderError, execution_providers
+
 log = logging.getLogger(__name__)
 
 MODEL_FILE = "model.onnx"
@@ -30,20 +32,6 @@ class InputSpec:
     size: int
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
-
-
-def providers(prefer: str = "auto") -> list[str]:
-    """onnxruntime execution providers: CUDA when present (or asked for), else CPU."""
-    import onnxruntime as ort
-
-    available = ort.get_available_providers()
-    if prefer == "cpu":
-        return ["CPUExecutionProvider"]
-    if prefer == "cuda" and "CUDAExecutionProvider" not in available:
-        raise BundleError("the CUDA execution provider is not available in this onnxruntime")
-    if "CUDAExecutionProvider" in available:
-        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
-    return ["CPUExecutionProvider"]
 
 
 def read_card(path: Path) -> dict[str, Any]:
@@ -145,7 +133,11 @@ class ModelBundle:
         if not model.is_file():
             raise BundleError(f"model bundle {self.path} has no {MODEL_FILE}")
         try:
-            self.session = ort.InferenceSession(str(model), opts, providers=providers(device))
+            chosen = execution_providers(device)
+        except ProviderError as exc:
+            raise BundleError(f"model bundle {self.path}: {exc}") from exc
+        try:
+            self.session = ort.InferenceSession(str(model), opts, providers=chosen)
         except Exception as exc:  # onnxruntime raises its own types for corrupt models
             raise BundleError(f"{model} cannot be loaded by onnxruntime: {exc}") from exc
         width = self.session.get_outputs()[0].shape[-1]

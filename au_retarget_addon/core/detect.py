@@ -27,6 +27,8 @@ from typing import Any
 import cv2
 import numpy as np
 
+from .providers import ProviderError, checked, execution_providers
+
 log = logging.getLogger(__name__)
 
 MODEL_FILES = ("pnet.onnx", "rnet.onnx", "onet.onnx")
@@ -57,7 +59,8 @@ class DetectorConfig:
     # and other jobs: with one other busy process on 2 cores, spinning made detection 4x
     # slower (35 -> 150 ms per 640x360 frame).
     spin_wait: bool = False
-    providers: tuple[str, ...] | None = None  # None: CUDA when available, else CPU
+    device: str = "auto"  # auto (CUDA when it can run, else CPU), cpu or cuda
+    providers: tuple[str, ...] | None = None  # explicit onnxruntime providers; None: `device`
 
 
 @dataclass(frozen=True, eq=False)  # arrays inside: compare fields explicitly
@@ -69,19 +72,17 @@ class Detection:
     points: np.ndarray = field(repr=False)  # (5, 2) float64
 
 
-def _providers(requested: tuple[str, ...] | None) -> list[str]:
-    """CUDA when onnxruntime has it (onnxruntime-gpu), else CPU."""
-    import onnxruntime as ort
-
-    if requested:
-        return list(requested)
-    available = ort.get_available_providers()
-    if "CUDAExecutionProvider" in available:
-        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
-    return ["CPUExecutionProvider"]
+def _providers(cfg: DetectorConfig) -> list[str]:
+    """The config's providers (explicit list, else chosen for its device), checked to run."""
+    try:
+        if cfg.providers:
+            return checked(cfg.providers)
+        return execution_providers(cfg.device)
+    except ProviderError as exc:
+        raise DetectorError(f"MTCNN detector: {exc}") from exc
 
 
-def _session(path: Path, cfg: DetectorConfig) -> Any:
+def _session(path: Path, cfg: DetectorConfig, providers: list[str]) -> Any:
     """One onnxruntime session; every failure becomes a DetectorError naming the file."""
     import onnxruntime as ort
 
@@ -96,7 +97,7 @@ def _session(path: Path, cfg: DetectorConfig) -> Any:
     opts.log_severity_level = 3
     opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if cfg.spin_wait else "0")
     try:
-        return ort.InferenceSession(str(path), opts, providers=_providers(cfg.providers))
+        return ort.InferenceSession(str(path), opts, providers=providers)
     except Exception as exc:  # onnxruntime raises several unrelated types
         raise DetectorError(f"cannot read MTCNN model {path}: {exc}") from exc
 
@@ -225,7 +226,8 @@ class FaceDetector:
         model_dir = Path(model_dir)
         if model_dir.is_file():
             raise DetectorError(f"MTCNN folder {model_dir} is a file, not a folder")
-        sessions = [_session(model_dir / name, self.config) for name in MODEL_FILES]
+        chosen = _providers(self.config)
+        sessions = [_session(model_dir / name, self.config, chosen) for name in MODEL_FILES]
         self.pnet, self.rnet, self.onet = sessions
         log.debug("MTCNN from %s on %s", model_dir, self.pnet.get_providers())
 
