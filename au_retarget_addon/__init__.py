@@ -11,9 +11,17 @@ from types import ModuleType
 
 
 def _modules() -> list[ModuleType]:
-    from . import operators, panel, preferences, properties, track_operator
+    from . import (
+        check_operator,
+        livelink_ops,
+        operators,
+        panel,
+        preferences,
+        properties,
+        track_operator,
+    )
 
-    return [preferences, properties, operators, track_operator, panel]
+    return [preferences, properties, operators, track_operator, livelink_ops, check_operator, panel]
 
 
 def register() -> None:

@@ -8,7 +8,7 @@ import dataclasses
 import bpy
 from bpy_extras import anim_utils
 
-from .keys import SOURCE_KEY, KeyingError
+from .keys import NLA_SOURCE_KEY, SOURCE_KEY, KeyingError, nla_frame_range
 
 
 def _options() -> anim_utils.BakeOptions:
@@ -36,14 +36,21 @@ def _options() -> anim_utils.BakeOptions:
 def bake_take(scene: bpy.types.Scene, rig: bpy.types.Object) -> bpy.types.Action:
     """Bake the rig's current take over its frame range into a new action
     (`<take>_baked`), then remove the bone drivers. The take itself is kept, and the baked
-    action names it, so a baked rig still retargets from its parameter curves."""
+    action names it, so a baked rig still retargets from its parameter curves. With no
+    active take, what the NLA strips play is baked (`<rig>_NLA_baked`) over their range."""
     if rig.get("aurt_baked"):
         raise KeyingError(f"rig {rig.name!r} is already baked")
     ad = rig.animation_data
     take = ad.action if ad else None
     if take is None:
-        raise KeyingError(f"rig {rig.name!r} has no take to bake: track a video first")
-    first, last = (int(round(f)) for f in take.frame_range)
+        try:
+            first, last = nla_frame_range(rig)
+        except KeyingError:
+            raise KeyingError(
+                f"rig {rig.name!r} has no take to bake: track a video first"
+            ) from None
+    else:
+        first, last = (int(round(f)) for f in take.frame_range)
     frame = scene.frame_current
     try:
         baked = anim_utils.bake_action(
@@ -53,12 +60,17 @@ def bake_take(scene: bpy.types.Scene, rig: bpy.types.Object) -> bpy.types.Action
         scene.frame_set(frame)
     if baked is None:
         raise KeyingError(f"baking {take.name!r} on {rig.name!r} produced no action")
-    baked.name = f"{take.name}_baked"
-    baked[SOURCE_KEY] = take.name
+    if take is None:
+        baked.name = f"{rig.name}_NLA_baked"
+        baked[NLA_SOURCE_KEY] = True
+    else:
+        baked.name = f"{take.name}_baked"
+        baked[SOURCE_KEY] = take.name
     for fc in list(ad.drivers):
         if fc.data_path.startswith("pose.bones"):
             ad.drivers.remove(fc)
     rig["aurt_baked"] = True
     ad.action = baked
-    take.use_fake_user = True
+    if take is not None:
+        take.use_fake_user = True
     return baked

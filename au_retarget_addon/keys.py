@@ -1,5 +1,7 @@
 """Keys on F-curves, for Blender 4.2 (flat actions) to 5.x (slotted actions), and takes:
-one action per tracked video on the face rig."""
+one action per tracked video on the face rig. A take is the rig's active action until it is
+pushed to the NLA as a strip on a track of its own; then takes are laid out, blended and
+muted in the NLA editor, and bake and retarget read what the unmuted strips play."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from .core.video import take_name
 KEYED_GROUPS = ("pose", "gaze", "au")  # identity and brow style are not animated
 TAKE_KEY = "aurt_take"  # custom property on a take's action: the video it came from
 SOURCE_KEY = "aurt_source_take"  # on a baked action: the take it was baked from
+NLA_SOURCE_KEY = "aurt_source_nla"  # on a baked action: baked from the rig's NLA strips
 
 
 class KeyingError(RuntimeError):
@@ -143,10 +146,80 @@ def write_take(
     return action, int(frames.min()), int(frames.max())
 
 
+def push_take_to_nla(rig: bpy.types.Object) -> bpy.types.NlaStrip:
+    """Move the rig's active take into a new NLA track named after it, as a strip that plays
+    its keys at the frames they were keyed on; the rig then has no active action."""
+    ad = rig.animation_data
+    take = ad.action if ad else None
+    if take is None:
+        raise KeyingError(f"rig {rig.name!r} has no active take to push: track a video first")
+    if take.get(SOURCE_KEY) is not None or take.get(NLA_SOURCE_KEY) or rig.get("aurt_baked"):
+        raise KeyingError(f"rig {rig.name!r} is baked: its action {take.name!r} is not a take")
+    slot = getattr(ad, "action_slot", None)
+    track = ad.nla_tracks.new()
+    track.name = take.name
+    strip = track.strips.new(take.name, int(round(take.frame_range[0])), take)
+    if slot is not None and hasattr(strip, "action_slot"):
+        strip.action_slot = slot
+    ad.action = None
+    return strip
+
+
+def playing_strips(rig: bpy.types.Object) -> list[bpy.types.NlaStrip]:
+    """The rig's NLA strips that play: on unmuted tracks, not muted, with the NLA on."""
+    ad = rig.animation_data
+    if ad is None or not ad.use_nla:
+        return []
+    return [s for t in ad.nla_tracks if not t.mute for s in t.strips if not s.mute]
+
+
+def nla_frame_range(rig: bpy.types.Object) -> tuple[int, int]:
+    """First and last scene frame of the strips that play."""
+    strips = playing_strips(rig)
+    if not strips:
+        raise KeyingError(f"rig {rig.name!r} has no take: no active action and no NLA strip plays")
+    return (
+        int(np.floor(min(s.frame_start for s in strips))),
+        int(np.ceil(max(s.frame_end for s in strips))),
+    )
+
+
+def reads_nla(rig: bpy.types.Object) -> bool:
+    """Whether the rig's parameters come from its NLA strips: no active action, or an
+    action baked from them."""
+    action = rig.animation_data.action if rig.animation_data else None
+    return action is None or bool(action.get(NLA_SOURCE_KEY))
+
+
+def take_label(rig: bpy.types.Object) -> str:
+    """The name of what the rig plays: its take (a baked rig: the take it was baked from),
+    or `<rig>_NLA` for the mix of its NLA strips."""
+    return f"{rig.name}_NLA" if reads_nla(rig) else source_take(rig).name
+
+
+def _nla_values(rig: bpy.types.Object, names: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Every scene frame the NLA strips cover and the parameters' values there, as the
+    animation system evaluates the strips (blend modes, influence and mutes included)."""
+    first, last = nla_frame_range(rig)
+    scene = bpy.context.scene
+    current = scene.frame_current
+    frames = np.arange(first, last + 1, dtype=np.float64)
+    values = np.zeros((len(frames), len(names)))
+    try:
+        for i, f in enumerate(frames):
+            scene.frame_set(int(f))
+            values[i] = [float(rig[n]) if n in rig else 0.0 for n in names]
+    finally:
+        scene.frame_set(current)
+    return frames, values
+
+
 def keyed_values(rig: bpy.types.Object, names: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """Frames keyed on the rig's parameter curves and each parameter's value there
     (the take, as the animator may have edited it; for a baked rig, the take it was baked
-    from)."""
+    from; with no active take, every frame of what the NLA strips play)."""
+    if reads_nla(rig):
+        return _nla_values(rig, names)
     action = source_take(rig)
     fcurves = read_fcurves(action)
     curves = {n: next((fc for fc in fcurves if fc.data_path == f'["{n}"]'), None) for n in names}

@@ -37,6 +37,8 @@ class VIEW3D_PT_aurt_main(bpy.types.Panel):
             layout.prop(s, "model_path")
         layout.prop(s, "device")
         layout.operator("aurt.track_video", icon="TRACKING")
+        layout.prop(s, "check_frame")
+        layout.operator("aurt.check_image", icon="IMAGE_DATA")
 
 
 class VIEW3D_PT_aurt_output(bpy.types.Panel):
@@ -47,11 +49,20 @@ class VIEW3D_PT_aurt_output(bpy.types.Panel):
 
     def draw(self, context: bpy.types.Context) -> None:
         s, layout = context.scene.aurt, self.layout
+        layout.operator("aurt.push_take_to_nla", icon="NLA_PUSHDOWN")
         layout.operator("aurt.bake_keys", icon="KEYINGSET")
         layout.separator()
         layout.prop(s, "retarget_target")
-        layout.prop(s, "mapping_path")
+        layout.prop(s, "mapping_preset")
+        if s.mapping_preset == "FILE":
+            layout.prop(s, "mapping_path")
+        row = layout.row(heading="Flip Head", align=True)
+        row.prop(s, "flip_yaw", text="Yaw", toggle=True)
+        row.prop(s, "flip_pitch", text="Pitch", toggle=True)
+        row.prop(s, "flip_roll", text="Roll", toggle=True)
         layout.operator("aurt.retarget", icon="MOD_DATA_TRANSFER")
+        layout.operator("aurt.export_livelink", icon="EXPORT")
+        layout.operator("aurt.import_livelink", icon="IMPORT")
 
 
 CLASSES = (VIEW3D_PT_aurt_main, VIEW3D_PT_aurt_output)

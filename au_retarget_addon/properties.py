@@ -29,6 +29,12 @@ def _poll_retarget(_self: object, obj: bpy.types.Object) -> bool:
     return obj.type == "ARMATURE" or (obj.type == "MESH" and obj.data.shape_keys is not None)
 
 
+def _use_mapping_file(self: AURT_Settings, _context: bpy.types.Context) -> None:
+    """Choosing a mapping file selects it as the mapping."""
+    if self.mapping_path and self.mapping_preset != "FILE":
+        self.mapping_preset = "FILE"
+
+
 class AURT_Settings(bpy.types.PropertyGroup):
     target: PointerProperty(
         name="Rig", type=bpy.types.Object, poll=_poll_rig, description="Face rig to key"
@@ -138,10 +144,51 @@ class AURT_Settings(bpy.types.PropertyGroup):
         description="Mesh with shape keys, or armature, to receive the take",
     )
     mapping_path: StringProperty(
-        name="Mapping",
+        name="Mapping File",
         subtype="FILE_PATH",
-        description="Mapping file (TOML); empty: the shipped ARKit 52-blendshape mapping",
+        description="Mapping file (TOML) to retarget through; choosing one sets Mapping to File",
         default="",
+        update=_use_mapping_file,
+    )
+    mapping_preset: EnumProperty(
+        name="Mapping",
+        description="How the take's parameters drive the character: a shipped mapping or a file",
+        items=[
+            ("ARKIT", "ARKit Blendshapes", "The 52 ARKit blendshapes: shape keys of a mesh"),
+            (
+                "RIGIFY",
+                "Rigify Face",
+                "Face, jaw, eye and head controls of a rig Rigify generated from its Human metarig",
+            ),
+            ("FILE", "File", "A mapping file (TOML) of your own"),
+        ],
+        default="ARKIT",
+    )
+    flip_yaw: BoolProperty(
+        name="Flip Yaw",
+        description="Negate head yaw (turning left and right) before retargeting, for a "
+        "character or a mirrored video whose head turns to the wrong side",
+        default=False,
+    )
+    flip_pitch: BoolProperty(
+        name="Flip Pitch",
+        description="Negate head pitch (nodding up and down) before retargeting, for a "
+        "character whose head nods the wrong way",
+        default=False,
+    )
+    flip_roll: BoolProperty(
+        name="Flip Roll",
+        description="Negate head roll (tilting toward a shoulder) before retargeting, for a "
+        "character or a mirrored video whose head tilts to the wrong side",
+        default=False,
+    )
+    check_frame: IntProperty(
+        name="Check Frame",
+        description="Video frame (0-based) of the rig's take to write a check image of: the "
+        "frame with the detected face, the aligned crop the model reads and the rig at the "
+        "scene frame that video frame was keyed on",
+        default=0,
+        min=0,
     )
 
 

@@ -16,6 +16,7 @@ DEFAULT_BUNDLE = ADDON_DIR / "models" / "default"
 DETECTOR_DIR = ADDON_DIR / "models" / "mtcnn"  # == core.detect.DEFAULT_MODEL_DIR
 MAPPINGS_DIR = ADDON_DIR / "mappings"
 ARKIT_MAPPING = MAPPINGS_DIR / "arkit.toml"
+RIGIFY_MAPPING = MAPPINGS_DIR / "rigify_face.toml"
 
 
 def rigs_module(name: str) -> ModuleType:

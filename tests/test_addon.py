@@ -113,7 +113,7 @@ def test_zip_holds_code_rig_models_and_platform_wheels(addon_zip):
 def test_enable_registers_panel_operators_and_preferences(addon):
     bpy = addon
     assert bpy.types.VIEW3D_PT_aurt_main.bl_category == "AU Retarget"
-    for op in ("add_face_rig", "track_video", "bake_keys", "retarget"):
+    for op in ("add_face_rig", "track_video", "push_take_to_nla", "bake_keys", "retarget"):
         cls = getattr(bpy.types, f"AURT_OT_{op}")
         assert "UNDO" in cls.bl_options, op  # one undo step per run: undo removes a whole take
     prefs = bpy.context.preferences.addons[ADDON].preferences
@@ -420,6 +420,61 @@ def test_a_baked_take_still_retargets(addon):
         bpy.ops.aurt.retarget()
 
 
+def test_takes_as_nla_strips_blend_bake_and_retarget(addon, tmp_path):
+    bpy = addon
+    scene = bpy.context.scene
+    scene.render.fps = 30
+    rig = _setup_take(bpy, end=4)  # take A: video frames 0-4 on scene frames 1-5
+    assert bpy.ops.aurt.track_video() == {"FINISHED"}
+    take_a = rig.animation_data.action
+    a26 = {f: read_fcurve(take_a, "AU26").evaluate(f) for f in range(1, 6)}
+    assert bpy.ops.aurt.push_take_to_nla() == {"FINISHED"}
+    ad = rig.animation_data
+    assert ad.action is None and [t.name for t in ad.nla_tracks] == ["single_face"]
+    strip = ad.nla_tracks["single_face"].strips[0]
+    assert (strip.frame_start, strip.frame_end) == (1.0, 5.0) and strip.action == take_a
+    second = tmp_path / "second.mp4"  # take B: another clip, on scene frames 20-24
+    shutil.copy(VIDEO, second)
+    s = scene.aurt
+    s.video, s.video_start, s.video_end, s.scene_start = str(second), 30, 34, 20
+    assert bpy.ops.aurt.track_video() == {"FINISHED"}
+    take_b = rig.animation_data.action
+    b26 = {f: read_fcurve(take_b, "AU26").evaluate(f) for f in range(20, 25)}
+    assert bpy.ops.aurt.push_take_to_nla() == {"FINISHED"}
+    assert [t.name for t in ad.nla_tracks] == ["single_face", "second"]
+    # the strips play: frame 3 shows take A, frame 22 take B
+    scene.frame_set(3)
+    assert rig["AU26"] == pytest.approx(a26[3], abs=1e-6)
+    scene.frame_set(22)
+    assert rig["AU26"] == pytest.approx(b26[22], abs=1e-6)
+    # retarget reads every frame the strips cover
+    bpy.ops.mesh.primitive_plane_add()
+    head = bpy.context.active_object
+    head.shape_key_add(name="Basis")
+    head.shape_key_add(name="jawOpen")
+    s.target, s.retarget_target = rig, head
+    assert bpy.ops.aurt.retarget() == {"FINISHED"}
+    (jaw,) = _param_curves(bpy, head.data.shape_keys).values()
+    assert [kp.co[0] for kp in jaw.keyframe_points] == [float(f) for f in range(1, 25)]
+    assert jaw.evaluate(3) == pytest.approx(min(max(a26[3], 0), 1), abs=1e-5)
+    assert jaw.evaluate(22) == pytest.approx(min(max(b26[22], 0), 1), abs=1e-5)
+    # a muted track stops playing: the bake covers take B only, and retarget still works
+    ad.nla_tracks["single_face"].mute = True
+    s.target = rig
+    assert bpy.ops.aurt.bake_keys() == {"FINISHED"}
+    baked = rig.animation_data.action
+    assert baked.name == f"{rig.name}_NLA_baked"
+    assert tuple(baked.frame_range) == (20.0, 24.0) and len(ad.drivers) == 0
+    assert bpy.ops.aurt.retarget() == {"FINISHED"}
+    (jaw,) = _param_curves(bpy, head.data.shape_keys).values()
+    assert [kp.co[0] for kp in jaw.keyframe_points] == [float(f) for f in range(20, 25)]
+    assert jaw.evaluate(22) == pytest.approx(min(max(b26[22], 0), 1), abs=1e-5)
+
+
+def read_fcurve(action, name: str):
+    return _module("keys").read_fcurves(action).find(f'["{name}"]', index=0)
+
+
 def test_retarget_to_bones_with_a_mapping_file(addon, tmp_path):
     bpy = addon
     bpy.context.scene.render.fps = 30
@@ -469,13 +524,20 @@ def test_demo_job_tracks_saves_blend_and_renders_side_by_side(tiny_bundle, tmp_p
     assert cv2.imread(str(out / "demo_sheet.png")).shape[1] == 2 * 128
 
 
-@pytest.mark.parametrize("case", ["bake_without_take", "retarget_without_character",
-                                  "retarget_bad_mapping"])  # fmt: skip
+@pytest.mark.parametrize(
+    "case",
+    [
+        "bake_without_take",
+        "push_without_take",
+        "retarget_without_character",
+        "retarget_bad_mapping",
+    ],
+)
 def test_bake_and_retarget_errors_leave_the_scene(addon, tmp_path, case):
     bpy = addon
     rig = _setup_take(bpy, end=3)
     s = bpy.context.scene.aurt
-    if case != "bake_without_take":
+    if case not in ("bake_without_take", "push_without_take"):
         assert bpy.ops.aurt.track_video() == {"FINISHED"}
     if case == "retarget_bad_mapping":
         bpy.ops.mesh.primitive_plane_add()
@@ -489,6 +551,7 @@ def test_bake_and_retarget_errors_leave_the_scene(addon, tmp_path, case):
     drivers = len(rig.animation_data.drivers) if rig.animation_data else 0
     op, expect = {
         "bake_without_take": (bpy.ops.aurt.bake_keys, "no take to bake"),
+        "push_without_take": (bpy.ops.aurt.push_take_to_nla, "no active take to push"),
         "retarget_without_character": (bpy.ops.aurt.retarget, "no character"),
         "retarget_bad_mapping": (bpy.ops.aurt.retarget, "bad.toml"),
     }[case]

@@ -160,6 +160,20 @@ def test_command_line_writes_csv(bundle_dir, tmp_path):
         [*cmd[:4], str(tmp_path / "none.mp4"), *cmd[5:]], capture_output=True, text=True
     )
     assert res.returncode == 2 and "none.mp4" in res.stderr
+    # an image sequence, timed by --fps
+    import cv2
+
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    cap = cv2.VideoCapture(str(MEDIA / "single_face.mp4"))
+    for i in range(3):
+        cv2.imwrite(str(frames / f"frame_{i:04d}.png"), cap.read()[1])
+    cap.release()
+    seq = [*cmd[:4], str(frames / "frame_%04d.png"), *cmd[5:-2], "--fps", "24"]
+    res = subprocess.run(seq, capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr[-2000:]
+    rows = list(csv.reader(out.open()))[1:]
+    assert [float(r[1]) for r in rows] == pytest.approx([0, 1 / 24, 2 / 24], abs=1e-4)
 
 
 def _toy_tracks() -> Tracks:

@@ -2,6 +2,7 @@
 
 python -m au_retarget_addon.core track VIDEO --model BUNDLE --out tracks.csv
 python -m au_retarget_addon.core bench VIDEO --model BUNDLE      # speed, per stage
+python -m au_retarget_addon.core livelink tracks.csv --out take.csv  # Live Link Face CSV
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from tqdm import tqdm
 from .bundle import BundleError, ModelBundle
 from .detect import DEFAULT_MODEL_DIR, DetectorConfig, DetectorError, FaceDetector
 from .files import OutputError, check_output
+from .livelink import DEFAULT_MAPPING, RATE, LiveLinkError, export_tracks, read_tracks_file
+from .mapping import MappingError, load_mapping
 from .smoothing import OneEuroConfig
 from .track import TrackingError, TrackSettings, track_video
 from .tracks import Tracks, TracksError, write_csv, write_npz
@@ -25,7 +28,16 @@ from .video import VideoError
 
 DEFAULT_DETECTOR = DEFAULT_MODEL_DIR
 OUT_SUFFIXES = (".csv", ".npz")
-ERRORS = (BundleError, DetectorError, TrackingError, TracksError, VideoError, OutputError)
+ERRORS = (
+    BundleError,
+    DetectorError,
+    TrackingError,
+    TracksError,
+    VideoError,
+    OutputError,
+    LiveLinkError,
+    MappingError,
+)
 
 
 def _at_least(lo: float, kind: type = int, strict: bool = False) -> Callable[[str], float]:
@@ -60,7 +72,10 @@ def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m au_retarget_addon.core")
     sub = ap.add_subparsers(dest="cmd", required=True)
     t = sub.add_parser("track", help="video -> per-frame parameter table (CSV or NPZ)")
-    t.add_argument("video", type=Path)
+    t.add_argument(
+        "video", type=Path,
+        help="video file, or image sequence: a folder of frames, frame_%%04d.png, or one frame",
+    )  # fmt: skip
     t.add_argument("--model", type=Path, required=True, help="model bundle folder")
     t.add_argument("--out", type=Path, required=True, help="tracks.csv or tracks.npz")
     t.add_argument("--detector", type=Path, default=DEFAULT_DETECTOR, help="MTCNN ONNX folder")
@@ -81,6 +96,10 @@ def _parser() -> argparse.ArgumentParser:
         "--no-quality-gate", action="store_true",
         help="key every detected face, also those too small, rolled or upside down",
     )  # fmt: skip
+    t.add_argument(
+        "--fps", type=_at_least(0, float, strict=True), default=None,
+        help="an image sequence's frame rate (default 30); a video keeps its own",
+    )  # fmt: skip
     t.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     t.add_argument("--threads", type=_at_least(0), default=0)
     b = sub.add_parser("bench", help="frames/s end to end and ms per stage (medians)")
@@ -90,6 +109,15 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--repeats", type=_at_least(1), default=5)
     b.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     b.add_argument("--threads", type=_at_least(0), default=0)
+    ll = sub.add_parser(
+        "livelink", help="tracks (CSV or NPZ) -> Live Link Face CSV: 52 ARKit blendshapes, angles"
+    )
+    ll.add_argument("tracks", type=Path, help="tracks.csv or tracks.npz written by track")
+    ll.add_argument("--out", type=Path, required=True, help="take.csv")
+    ll.add_argument(
+        "--mapping", type=Path, default=DEFAULT_MAPPING, help="mapping to the ARKit blendshapes"
+    )
+    ll.add_argument("--rate", type=_at_least(1), default=RATE, help="timecode frames per second")
     return ap
 
 
@@ -97,9 +125,17 @@ def _bench(args: argparse.Namespace) -> int:
     from . import bench
 
     bundle = ModelBundle(args.model, device=args.device, threads=args.threads)
-    detector = FaceDetector(args.detector, DetectorConfig(threads=args.threads))
+    detector = FaceDetector(args.detector, DetectorConfig(threads=args.threads, device=args.device))
     result = bench.run(args.video, bundle, detector, args.repeats)
     print(bench.table(result, args.video, bundle, args.threads))
+    return 0
+
+
+def _livelink(args: argparse.Namespace) -> int:
+    check_output(args.out, (".csv",))
+    tracks = read_tracks_file(args.tracks)
+    take = export_tracks(tracks, args.out, load_mapping(args.mapping), int(args.rate))
+    print(f"wrote {args.out}: {len(take.times)} frames with a face (of {len(tracks.frames)})")
     return 0
 
 
@@ -131,11 +167,12 @@ def _track(args: argparse.Namespace) -> int:
     settings = TrackSettings(
         args.start, args.stop, args.step, smoothing, args.missing, args.neutral, args.face
     )
+    settings.sequence_fps = args.fps
     if args.no_quality_gate:
         settings.quality = type(settings.quality)(enabled=False)
     settings.check()
     bundle = ModelBundle(args.model, device=args.device, threads=args.threads)
-    detector = FaceDetector(args.detector, DetectorConfig(threads=args.threads))
+    detector = FaceDetector(args.detector, DetectorConfig(threads=args.threads, device=args.device))
     bar: tqdm | None = None  # made at the first frame: an early error prints no bar
 
     def progress(done: int, total: int) -> bool:
@@ -164,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     prog = f"au_retarget {args.cmd}"
     try:
-        return _track(args) if args.cmd == "track" else _bench(args)
+        return {"track": _track, "bench": _bench, "livelink": _livelink}[args.cmd](args)
     except ERRORS as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2

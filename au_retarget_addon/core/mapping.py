@@ -10,13 +10,20 @@ A mapping is a TOML file (format "aurt-mapping-1"):
     name = "eyeBlinkLeft"               # shape key name; for bones: "bone_name"
     # channel = "rotation_euler"        # bones only: location, rotation_euler or scale
     # index = 0                         # bones only: 0, 1, 2 = X, Y, Z
+    # order = "XYZ"                     # rotation_euler only: see below
     source = { AU43_L = 1.0 }           # value = offset + sum(weight * parameter)
     offset = 0.0                        # optional
     clamp = [0.0, 1.0]                  # optional; shape keys default to [0, 1]
 
 Parameters are in the rig spec's units (AUs 0..1, pose and gaze in degrees); a bone's
-rotation target is in degrees too and is converted to radians when it is keyed. Paper
-Figure 5: the same head pose and AU parameters drive other characters.
+rotation target is in degrees too and is converted to radians when it is keyed.
+
+A bone's rotation_euler targets without `order` are keyed as they are into its Euler
+channels, so the bone must rotate in an Euler mode. With `order` (one of EULER_ORDERS; the
+same on every rotation_euler target of that bone) the three angles are one rotation in that
+Euler order (axes the mapping leaves out are 0), keyed in whatever mode the bone rotates:
+quaternion, axis-angle or any Euler order. Paper Figure 5: the same head pose and AU
+parameters drive other characters.
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ import numpy as np
 FORMAT = "aurt-mapping-1"
 KINDS = ("shape_keys", "bones")
 BONE_CHANNELS = ("location", "rotation_euler", "scale")
+EULER_ORDERS = ("XYZ", "XZY", "YXZ", "YZX", "ZXY", "ZYX")
 
 
 class MappingError(ValueError):
@@ -44,6 +52,7 @@ class Target:
     clamp: tuple[float, float] | None = None
     channel: str = ""  # bones only
     index: int = 0  # bones only
+    order: str | None = None  # rotation_euler only: convert to the bone's rotation mode
 
 
 @dataclass(frozen=True)
@@ -82,6 +91,11 @@ def _target(raw: dict, kind: str, where: str) -> Target:
         raise MappingError(
             f"{where} ({raw['name']}): bones need channel in {BONE_CHANNELS} and index 0..2"
         )
+    order = raw.get("order")
+    if order is not None and (channel != "rotation_euler" or order not in EULER_ORDERS):
+        raise MappingError(
+            f"{where} ({raw['name']}): 'order' is for rotation_euler targets, one of {EULER_ORDERS}"
+        )
     return Target(
         raw["name"],
         {str(k): float(w) for k, w in source.items()},
@@ -89,6 +103,7 @@ def _target(raw: dict, kind: str, where: str) -> Target:
         (float(clamp[0]), float(clamp[1])) if clamp is not None else None,
         channel,
         index,
+        order,
     )
 
 
@@ -111,4 +126,14 @@ def load_mapping(path: str | Path) -> Mapping:
     keys = [(t.name, t.channel, t.index) for t in targets]
     if len(set(keys)) != len(keys):
         raise MappingError(f"mapping file {path} names a target twice")
+    orders: dict[str, set[str | None]] = {}
+    for t in targets:
+        if t.channel == "rotation_euler":
+            orders.setdefault(t.name, set()).add(t.order)
+    mixed = sorted(n for n, o in orders.items() if len(o) > 1)
+    if mixed:
+        raise MappingError(
+            f"mapping file {path}: the rotation_euler targets of bone {mixed[0]!r} "
+            "need the same 'order'"
+        )
     return Mapping(str(raw.get("name", path.stem)), kind, targets)
