@@ -358,16 +358,22 @@ ARKIT_NAMES = [
 ]  # fmt: skip
 
 
+def _mesh_with_shape_keys(bpy, names: list[str]) -> object:
+    """A plane with a Basis and the named shape keys, as a retarget target."""
+    bpy.ops.mesh.primitive_plane_add()
+    mesh = bpy.context.active_object
+    mesh.shape_key_add(name="Basis")
+    for name in names:
+        mesh.shape_key_add(name=name)
+    return mesh
+
+
 def test_retarget_to_arkit_shape_keys(addon):
     bpy = addon
     bpy.context.scene.render.fps = 30
     rig = _setup_take(bpy, end=5)
     assert bpy.ops.aurt.track_video() == {"FINISHED"}
-    bpy.ops.mesh.primitive_plane_add()
-    head = bpy.context.active_object
-    head.shape_key_add(name="Basis")
-    for name in ARKIT_NAMES:
-        head.shape_key_add(name=name)
+    head = _mesh_with_shape_keys(bpy, ARKIT_NAMES)
     s = bpy.context.scene.aurt
     s.target, s.retarget_target = rig, head
     assert bpy.ops.aurt.retarget() == {"FINISHED"}
@@ -396,10 +402,7 @@ def test_a_baked_take_still_retargets(addon):
     bpy.context.scene.render.fps = 30
     rig = _setup_take(bpy, end=4)
     assert bpy.ops.aurt.track_video() == {"FINISHED"}
-    bpy.ops.mesh.primitive_plane_add()
-    head = bpy.context.active_object
-    head.shape_key_add(name="Basis")
-    head.shape_key_add(name="jawOpen")
+    head = _mesh_with_shape_keys(bpy, ["jawOpen"])
     s = bpy.context.scene.aurt
     s.target, s.retarget_target = rig, head
     assert bpy.ops.aurt.retarget() == {"FINISHED"}
@@ -448,10 +451,7 @@ def test_takes_as_nla_strips_blend_bake_and_retarget(addon, tmp_path):
     scene.frame_set(22)
     assert rig["AU26"] == pytest.approx(b26[22], abs=1e-6)
     # retarget reads every frame the strips cover
-    bpy.ops.mesh.primitive_plane_add()
-    head = bpy.context.active_object
-    head.shape_key_add(name="Basis")
-    head.shape_key_add(name="jawOpen")
+    head = _mesh_with_shape_keys(bpy, ["jawOpen"])
     s.target, s.retarget_target = rig, head
     assert bpy.ops.aurt.retarget() == {"FINISHED"}
     (jaw,) = _param_curves(bpy, head.data.shape_keys).values()
