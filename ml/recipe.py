@@ -1,9 +1,15 @@
 """The default model's recipe: every stage from rendered pairs to the exported bundle, as
 one command that can be killed and rerun at any point.
 
-    python -m ml.recipe --config ml/configs/recipe.toml          # CPU budget (these machines)
-    python -m ml.recipe --config ml/configs/recipe_full.toml     # paper sizes, for a CUDA GPU
-    python -m ml.recipe --config ml/configs/recipe.toml --only regressor evaluate export
+    python -m ml.recipe --config ml/configs/recipe.toml          # the default (landmark F)
+    python -m ml.recipe --config ml/configs/recipe_parser.toml   # F a parser trained on renders
+    python -m ml.recipe --config ml/configs/recipe_full.toml     # that at paper sizes, CUDA GPU
+    python -m ml.recipe --config ml/configs/recipe.toml --only export evaluate_bundle
+
+`f` chooses F, and with it the stages: "landmarks" renders pairs, trains R's sub-networks on
+the frozen landmark network's cached features, exports, evaluates on held-out renders and
+on the real-face set's held-out people, quantises and ships; "parser" trains the face
+parser, the generator and R (a supervised warm-up, then the five losses on real frames).
 
 Each stage is the project's own command run as a subprocess, so a stage here is exactly
 what a user would type. A stage that finished leaves `<work>/stages/<name>.done` holding its
@@ -51,6 +57,7 @@ class PairsStage:
     seed: int = 1
     eval_seed: int = 90001
     au_mode: str = "sparse"  # ml/data/sampling.py: uniform, sparse, facs or prototypes
+    eval_au_mode: str = ""  # the held-out pairs' AU mode; "" = au_mode
     samples: int = 2
 
 
@@ -67,8 +74,28 @@ class RealStage:
 
 
 @dataclass
+class LandmarkStage:
+    # R on the landmark network's F (f = "landmarks"): ml.train.landmark_regressor's options
+    model: str = "468"  # MediaPipe network: "468" (192 px) or "478" (256 px, irises)
+    inputs: list[str] = field(default_factory=lambda: ["aligned", "parts"])
+    # one sub-network per group reading these of `inputs`; {} = one network for all
+    group_inputs: dict[str, list[str]] = field(default_factory=dict)
+    depth: int = 0  # hidden layers (0: each sub-network is a linear map)
+    width: int = 512
+    steps: int = 6000
+    lr: float = 1e-3
+
+
+F_CHOICES = ("parser", "landmarks")
+
+
+@dataclass
 class RecipeConfig:
     work: str = "data/recipe"  # pairs, real-face cache, stage markers
+    # F: "parser" (the face parser trained here on renders, then the generator and the five
+    # losses) or "landmarks" (MediaPipe's face landmark network, frozen: R's heads train on
+    # its cached features and the bundle is evaluated on real video)
+    f: str = "parser"
     runs: str = "runs/recipe"  # checkpoints of parser, generator, regressor
     bundle: str = "runs/recipe/bundle"  # fp32; the int8 copy goes to <bundle>_int8
     quantize: bool = True  # int8 copy of the bundle, evaluated on the held-out pairs
@@ -82,6 +109,7 @@ class RecipeConfig:
     # shipped default: training goes on from a model whose checkpoints are gone
     init_bundle: str = ""
     pairs: PairsStage = field(default_factory=PairsStage)
+    landmark: LandmarkStage = field(default_factory=LandmarkStage)
     real: RealStage = field(default_factory=RealStage)
     # `--set` overrides passed to each training stage on top of its own config file
     parser: dict[str, Any] = field(default_factory=dict)
@@ -104,10 +132,14 @@ STAGES = (
     "eval_crop_rolls",
     "warmup",
     "regressor",
+    "landmark_regressor",
     "evaluate",
     "export",
+    "evaluate_bundle",
+    "evaluate_real",
     "quantize",
     "evaluate_int8",
+    "evaluate_real_int8",
     "ship",
 )
 
@@ -141,6 +173,10 @@ def load_start(cfg: RecipeConfig) -> RecipeConfig | None:
 
 def commands(cfg: RecipeConfig) -> dict[str, list[str]]:
     """The command of every stage, in order."""
+    if cfg.f not in F_CHOICES:
+        raise RecipeError(f"f = {cfg.f!r}: one of {list(F_CHOICES)}")
+    if cfg.f == "landmarks":
+        return landmark_commands(cfg)
     py, work, runs = sys.executable, Path(cfg.work), Path(cfg.runs)
     if cfg.init_bundle and cfg.start:
         raise RecipeError(
@@ -153,13 +189,6 @@ def commands(cfg: RecipeConfig) -> dict[str, list[str]]:
     p = cfg.pairs
     pairs, eval_pairs, real = work / "pairs", work / "pairs_eval", work / "real_faces.npz"
     labels = work / "real_labels.npz"  # MediaPipe pseudo-labels of the real frames
-
-    def render_cmd(out: Path, count: int, seed: int) -> list[str]:
-        return [
-            *render, "ml/render_pairs.py", "--", "--count", str(count), "--out", str(out),
-            "--size", str(p.size), "--seed", str(seed), "--au-mode", p.au_mode,
-            "--samples", str(p.samples), "--randomize",
-        ]  # fmt: skip
 
     def train(stage: str, extra: dict[str, Any]) -> list[str]:
         base = {"data.pairs": str(pairs), "run.dir": str(runs / stage)}
@@ -212,8 +241,8 @@ def commands(cfg: RecipeConfig) -> dict[str, list[str]]:
             if cfg.init_bundle
             else {}
         ),
-        "pairs": render_cmd(pairs, p.count, p.seed),
-        "eval_pairs": render_cmd(eval_pairs, p.eval_count, p.eval_seed),
+        "pairs": _render_cmd(cfg, pairs, p.count, p.seed, False),
+        "eval_pairs": _render_cmd(cfg, eval_pairs, p.eval_count, p.eval_seed, True),
         "real": real_cmd,
         "pseudo_labels": [py, "-m", "ml.data.pseudo_labels", "--inputs", *cfg.real.inputs]
         + ["--out", str(labels), "--size", str(p.size), "--step", str(cfg.real.step)],
@@ -257,6 +286,77 @@ def commands(cfg: RecipeConfig) -> dict[str, list[str]]:
                 + ["--work", str(work), "--runs", str(runs), "--out", cfg.ship]
                 + (["--start", first.work, first.runs] if first else [])
                 + continues
+                + [a for limit in cfg.limits for a in ("--limit", limit)]
+            }
+            if cfg.ship
+            else {}
+        ),
+    }
+
+
+def _render_cmd(cfg: RecipeConfig, out: Path, count: int, seed: int, held_out: bool) -> list[str]:
+    p = cfg.pairs
+    render = [cfg.blender, "-b", "-P"] if cfg.blender else [sys.executable]
+    mode = (p.eval_au_mode or p.au_mode) if held_out else p.au_mode
+    return [
+        *render, "ml/render_pairs.py", "--", "--count", str(count), "--out", str(out),
+        "--size", str(p.size), "--seed", str(seed), "--au-mode", mode,
+        "--samples", str(p.samples), "--randomize",
+    ]  # fmt: skip
+
+
+def landmark_commands(cfg: RecipeConfig) -> dict[str, list[str]]:
+    """The stages with the landmark network as F: pairs and their crop rolls, R's heads on
+    F's cached features, the bundle (F and R in one graph), its evaluation on held-out
+    renders and on the real-face set's held-out people, int8, ship."""
+    if cfg.start or cfg.init_bundle:
+        raise RecipeError('f = "landmarks" trains R from nothing: drop start / init_bundle')
+    py, work, runs, lm = sys.executable, Path(cfg.work), Path(cfg.runs), cfg.landmark
+    render = [cfg.blender, "-b", "-P"] if cfg.blender else [py]
+    pairs, eval_pairs = work / "pairs", work / "pairs_eval"
+    train = [
+        py, "-m", "ml.train.landmark_regressor", "--pairs", str(pairs),
+        "--run", str(runs / "landmark_regressor"), "--landmark-model", lm.model,
+        "--depth", str(lm.depth), "--width", str(lm.width), "--steps", str(lm.steps),
+        "--lr", str(lm.lr), "--inputs", *lm.inputs,
+    ]  # fmt: skip
+    if lm.group_inputs:
+        train += ["--group-inputs"] + [f"{g}={','.join(v)}" for g, v in lm.group_inputs.items()]
+    int8 = f"{cfg.bundle}_int8"
+    shipped = int8 if cfg.quantize else cfg.bundle
+
+    def evaluate(bundle: str, name: str) -> dict[str, list[str]]:
+        return {
+            f"evaluate_{name}": [py, "-m", "ml.eval.regressor", "--bundle", bundle]
+            + ["--pairs", str(eval_pairs)],
+            f"evaluate_real{'' if name == 'bundle' else '_' + name}": [
+                py, "-m", "ml.eval.real", "--bundle", bundle, "--write-card",
+                "--out", str(runs / f"eval_real_{name}.json"),
+            ],
+        }  # fmt: skip
+
+    return {
+        "pairs": _render_cmd(cfg, pairs, cfg.pairs.count, cfg.pairs.seed, False),
+        "eval_pairs": _render_cmd(cfg, eval_pairs, cfg.pairs.eval_count, cfg.pairs.eval_seed, True),
+        "crop_rolls": [*render, "ml/blender/crop_rolls.py", "--", "--pairs", str(pairs)],
+        "eval_crop_rolls": [*render, "ml/blender/crop_rolls.py", "--", "--pairs", str(eval_pairs)],
+        "landmark_regressor": train,
+        "export": [py, "-m", "ml.export.bundle", "--regressor"]
+        + [str(runs / "landmark_regressor" / "last.pt"), "--out", cfg.bundle],
+        **evaluate(cfg.bundle, "bundle"),
+        **(
+            {
+                "quantize": [py, "-m", "ml.export.quantize", "--bundle", cfg.bundle]
+                + ["--pairs", str(pairs), "--out", int8],
+                **evaluate(int8, "int8"),
+            }
+            if cfg.quantize
+            else {}
+        ),
+        **(
+            {
+                "ship": [py, "-m", "ml.export.model_card", "--bundle", shipped, "--work"]
+                + [str(work), "--runs", str(runs), "--out", cfg.ship]
                 + [a for limit in cfg.limits for a in ("--limit", limit)]
             }
             if cfg.ship

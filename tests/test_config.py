@@ -74,7 +74,10 @@ def test_recipe_configs_round_trip_with_dotted_override_keys(tmp_path):
     configs = Path(__file__).resolve().parents[1] / "ml" / "configs"
     for path in sorted(configs.rglob("recipe*.toml")):
         cfg = load_config(RecipeConfig, path)
-        assert "optim.steps" in cfg.warmup, path
+        if cfg.f == "landmarks":  # R's sub-networks and what each reads, a nested table
+            assert cfg.landmark.group_inputs["au"] == ["aligned", "parts"], path
+        else:
+            assert "optim.steps" in cfg.warmup, path
         f = tmp_path / "resolved.toml"
         f.write_text(dump_toml(cfg))
         assert load_config(RecipeConfig, f) == cfg, path

@@ -111,6 +111,49 @@ def test_f_is_frozen_and_differentiable_in_the_image(f, face_crops):
     assert not any(p.requires_grad for p in f.parameters())
 
 
+GROUP_INPUTS = {"pose": ["aligned"], "gaze": ["aligned"], "au": ["aligned", "parts"],
+                "identity": ["aligned"]}  # fmt: skip
+
+
+def test_each_sub_network_reads_only_its_groups_inputs(f, face_crops):
+    from ml.nets.landmark_regressor import (
+        LandmarkRegressor,
+        LandmarkRegressorConfig,
+        LandmarkRegressorError,
+    )
+    from rigs.spec import load_spec
+
+    spec = load_spec()
+    with torch.no_grad():
+        out = f(_x(face_crops[:3]))
+    dims = {k: int(out[k].flatten(1).shape[1]) for k in ("aligned", "parts")}
+    v = torch.cat([out["aligned"].flatten(1), out["parts"].flatten(1)], dim=1)
+
+    def build(**kw):
+        cfg = dict(in_dim=v.shape[1], inputs=("aligned", "parts"), depth=0,
+                   group_inputs=GROUP_INPUTS, input_dims=dims)  # fmt: skip
+        return LandmarkRegressor(spec, LandmarkRegressorConfig(**{**cfg, **kw})).eval()
+
+    torch.manual_seed(0)
+    r = build()
+    moved = v.clone()
+    moved[:, dims["aligned"] :] += 1.0  # only the part features change
+    with torch.no_grad():
+        a, b = r(v), r(moved)
+    geometry = [p.index for g in ("pose", "gaze", "identity") for p in spec.group(g)]
+    aus = [p.index for p in spec.group("au")]
+    assert torch.equal(a["logits"][:, geometry], b["logits"][:, geometry])
+    assert torch.equal(a["brow_logits"], b["brow_logits"])  # the brow style sits with identity
+    assert (a["logits"][:, aus] - b["logits"][:, aus]).abs().min() > 0
+    assert a["params"].shape == (3, spec.size)
+    with pytest.raises(LandmarkRegressorError, match="give each of"):
+        build(group_inputs={"pose": ["aligned"]})
+    with pytest.raises(LandmarkRegressorError, match="each one of inputs"):
+        build(group_inputs={**GROUP_INPUTS, "au": ["global"]})
+    with pytest.raises(LandmarkRegressorError, match="add up to"):
+        build(input_dims={"aligned": dims["aligned"], "parts": 1})
+
+
 def test_head_learns_cached_render_features_and_exports_a_bundle(tiny_pairs, tmp_path):
     """Tiny pairs at 64 px: F resizes them to its input; a few hundred head steps fit them."""
     from au_retarget_addon.core.bundle import ModelBundle
@@ -124,6 +167,10 @@ def test_head_learns_cached_render_features_and_exports_a_bundle(tiny_pairs, tmp
     cmd = [sys.executable, "-m", "ml.train.landmark_regressor", "--pairs", str(pairs)]
     cmd += ["--run", str(run), "--steps", "300", "--batch", "16"]
     cmd += ["--inputs", "aligned", "parts"]  # R reads F's outputs by name, in the bundle too
+    # the shipped form: a linear sub-network per group, pose from the landmarks alone
+    cmd += ["--depth", "0", "--group-inputs"] + [
+        f"{g}={','.join(v)}" for g, v in GROUP_INPUTS.items()
+    ]
     env = {**os.environ, "AURT_CACHE": str(tmp_path / "cache")}
     res = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, env=env)
     assert res.returncode == 0, res.stderr[-2000:]
@@ -136,12 +183,20 @@ def test_head_learns_cached_render_features_and_exports_a_bundle(tiny_pairs, tmp
     )  # fmt: skip
     assert res.returncode != 0 and "drop --parser" in res.stderr and "Traceback" not in res.stderr
     assert list((tmp_path / "cache" / "features").glob("*.npz"))  # features cached
+    bad = subprocess.run(  # a group named twice or left out: one clear line
+        [*cmd[:-4], "pose=aligned", "pose=parts"], capture_output=True, text=True, cwd=REPO,
+        env=env,
+    )  # fmt: skip
+    assert bad.returncode != 0 and "--group-inputs" in bad.stderr
+    assert "Traceback" not in bad.stderr
+    assert json.loads((run / "summary.json").read_text())["step"] == 300
     losses = [json.loads(line)["loss"] for line in (run / "log.jsonl").open()]
     assert losses[-1] < 0.6 * losses[0]
     b = ModelBundle(bundle, device="cpu")
     assert b.input.size == 64 and b.roll_in_crop
     cfg = json.loads(b.card["training_config"])
     assert cfg["inputs"] == "['aligned', 'parts']"
+    assert "au=aligned,parts" in cfg["group_inputs"]
     crops = np.stack([read_pair(p).image for p in list_pairs(pairs)[:4]])
     out = b.run(crops, crop_rolls=np.zeros(4))
     assert out.shape == (4, len(b.names)) and np.isfinite(out).all()

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from ml.config import dump_toml
-from ml.recipe import RecipeConfig, RecipeError, commands, run
+from ml.recipe import STAGES, RecipeConfig, RecipeError, commands, run
 
 TINY = {"optim.steps": 2, "optim.batch_size": 4, "run.ckpt_every": 1, "data.workers": 0}
 
@@ -143,3 +143,33 @@ def test_crop_roll_stages_come_only_with_roll_in_crop(tmp_path):
     assert names.index("generator") < names.index("crop_rolls") < names.index("warmup")
     del cfg.regressor["model.roll_in_crop"]
     assert not {"crop_rolls", "eval_crop_rolls"} & set(commands(cfg))
+
+
+def test_a_landmark_recipe_trains_r_on_the_landmark_network_and_evaluates_on_real_video(tmp_path):
+    cfg = _config(tmp_path)
+    cfg.f = "landmarks"
+    cfg.landmark.group_inputs = {"pose": ["aligned"], "gaze": ["aligned"],
+                                 "au": ["aligned", "parts"], "identity": ["aligned"]}  # fmt: skip
+    cmds = commands(cfg)
+    assert list(cmds) == [
+        "pairs", "eval_pairs", "crop_rolls", "eval_crop_rolls", "landmark_regressor", "export",
+        "evaluate_bundle", "evaluate_real", "quantize", "evaluate_int8", "evaluate_real_int8",
+        "ship",
+    ]  # fmt: skip
+    train = shlex.join(cmds["landmark_regressor"])
+    assert "-m ml.train.landmark_regressor" in train and "--depth 0" in train
+    assert "--group-inputs pose=aligned gaze=aligned au=aligned,parts identity=aligned" in train
+    real = [str(tmp_path / "runs" / "eval_real_bundle.json")]
+    assert cmds["evaluate_real"][2:] == ["ml.eval.real", "--bundle", cfg.bundle, "--write-card",
+                                         "--out", *real]  # fmt: skip
+    assert cmds["ship"][cmds["ship"].index("--bundle") + 1] == f"{cfg.bundle}_int8"
+    # every stage is a command the project has, in its own stage list
+    assert set(cmds) <= set(STAGES)
+    cfg.quantize = False
+    assert list(commands(cfg))[-3:] == ["evaluate_bundle", "evaluate_real", "ship"]
+    cfg.f = "bisenet"
+    with pytest.raises(RecipeError, match="f = 'bisenet': one of"):
+        commands(cfg)
+    cfg.f, cfg.init_bundle = "landmarks", str(tmp_path / "bundle")
+    with pytest.raises(RecipeError, match="trains R from nothing"):
+        commands(cfg)

@@ -55,7 +55,7 @@ def training_facts(work: Path, runs: Path) -> dict[str, Any]:
     facts["stage_seconds"] = times
     facts["total_hours"] = round(sum(times.values()) / 3600, 2)
     facts["machine"] = f"{platform.machine()}, {os.cpu_count()} CPU threads"
-    for stage in ("parser", "generator", "regressor"):
+    for stage in ("parser", "generator", "regressor", "landmark_regressor"):
         summary = _json(runs / stage / "summary.json")
         if summary is not None:
             facts[f"{stage}_steps"] = summary.get("step")

@@ -7,8 +7,9 @@ parameters, are computed once and cached outside the checkout; then only R's hea
 
 The pairs need their crop rolls first (`python ml/blender/crop_rolls.py -- --pairs DIR`): head
 roll is learned relative to the aligned crop and the tracker adds the crop's angle back.
-Writes `<run>/last.pt` (ml/train/checkpoint.py) and `<run>/log.jsonl`; ml/export/bundle.py
-exports it as one ONNX bundle (F and R in one graph, checked against torch by onnxruntime).
+Writes `<run>/last.pt` (ml/train/checkpoint.py), `<run>/log.jsonl` and `<run>/summary.json`;
+ml/export/bundle.py exports it as one ONNX bundle (F and R in one graph, checked against torch
+by onnxruntime).
 """
 
 from __future__ import annotations
@@ -31,7 +32,11 @@ from ml.cache import cache_dir
 from ml.data.pairs_layout import list_pairs, read_crop_rolls, read_pair
 from ml.errors import MLError, exit_on_error
 from ml.nets.landmark_features import DEFAULT_INPUTS, INPUTS, LandmarkF
-from ml.nets.landmark_regressor import LandmarkRegressor, LandmarkRegressorConfig
+from ml.nets.landmark_regressor import (
+    LandmarkRegressor,
+    LandmarkRegressorConfig,
+    LandmarkRegressorError,
+)
 from ml.train.checkpoint import save_checkpoint
 from rigs.spec import RigSpec, load_spec
 
@@ -141,9 +146,23 @@ def train(
             loss.backward()
             opt.step()
             if step == 1 or step % 200 == 0 or step == steps:
-                logf.write(json.dumps({"step": step, "loss": round(float(loss), 5)}) + "\n")
-                log.info("step %d loss %.4f", step, float(loss))
+                value = float(loss.detach())
+                logf.write(json.dumps({"step": step, "loss": round(value, 5)}) + "\n")
+                log.info("step %d loss %.4f", step, value)
     return model.eval()
+
+
+def parse_group_inputs(items: list[str]) -> dict[str, list[str]]:
+    """["pose=aligned", "au=aligned,parts", ...] -> {"pose": ["aligned"], ...}."""
+    out: dict[str, list[str]] = {}
+    for item in items:
+        group, sep, names = item.partition("=")
+        if not sep or not names or group in out:
+            raise LandmarkTrainError(
+                f"--group-inputs {item!r}: write GROUP=INPUT[,INPUT...], each group once"
+            )
+        out[group] = names.split(",")
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -163,7 +182,13 @@ def main(argv: list[str] | None = None) -> int:
         "--inputs", nargs="+", choices=INPUTS, default=list(DEFAULT_INPUTS),
         help="which of F's outputs R reads (ml/nets/landmark_features.py)",
     )  # fmt: skip
+    ap.add_argument(
+        "--group-inputs", nargs="+", default=[], metavar="GROUP=INPUT,...",
+        help="one sub-network per parameter group, each reading these of --inputs, e.g. "
+        "pose=aligned gaze=aligned au=aligned,parts identity=aligned (all four groups)",
+    )  # fmt: skip
     args = ap.parse_args(argv)
+    group_inputs = parse_group_inputs(args.group_inputs)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     if args.steps < 1 or args.batch < 1 or args.depth < 0:
         raise LandmarkTrainError(
@@ -181,8 +206,13 @@ def main(argv: list[str] | None = None) -> int:
     size = int(json.loads((args.pairs / "dataset.json").read_text()).get("size", 192))
     cfg = LandmarkRegressorConfig(
         in_dim=x.shape[1], inputs=tuple(args.inputs), width=args.width, depth=args.depth,
-        landmark_model=args.landmark_model, image_size=size,
+        landmark_model=args.landmark_model, image_size=size, group_inputs=group_inputs,
+        input_dims={k: int(feats[k].shape[1]) for k in args.inputs},
     )  # fmt: skip
+    try:
+        LandmarkRegressor(spec, cfg)
+    except LandmarkRegressorError as exc:
+        raise LandmarkTrainError(f"--group-inputs: {exc}") from exc
     model = train(spec, x, y, cfg, args.steps, args.lr, args.batch, args.seed,
                   args.run / "log.jsonl")  # fmt: skip
     t_train = time.perf_counter() - t0 - t_feat
@@ -191,6 +221,8 @@ def main(argv: list[str] | None = None) -> int:
                              "samples": len(x)}  # fmt: skip
     save_checkpoint(args.run / "last.pt", "landmark_regressor", model, cfg, args.steps, config,
                     spec, extra=times)  # fmt: skip
+    # what a model card reads of a run (ml/export/model_card.py)
+    (args.run / "summary.json").write_text(json.dumps({"step": args.steps, **times}) + "\n")
     print(f"wrote {args.run / 'last.pt'}: {len(x)} samples, features {t_feat:.0f} s, "
           f"training {t_train:.0f} s")  # fmt: skip
     return 0
