@@ -232,8 +232,9 @@ class FaceLandmarkNet(nn.Module):
             if kind in ("CONV_2D", "DEPTHWISE_CONV_2D"):
                 y = self._conv(a, s)
             elif kind == "PRELU":
-                alpha = getattr(self, s["alpha"])
-                y = torch.where(a >= 0, a, a * alpha)
+                # PReLU as x + (alpha - 1) * min(x, 0): onnxruntime runs this 3 times as fast
+                # as its PRelu node, and 6 times as fast as a where() (BENCHMARKS.md)
+                y = a + (getattr(self, s["alpha"]) - 1.0) * torch.clamp(a, max=0.0)
             elif kind == "ADD":
                 y = _act(a + vals[ins[1]], s["act"])
             elif kind == "MAX_POOL_2D":
