@@ -204,3 +204,13 @@ def test_head_learns_cached_render_features_and_exports_a_bundle(tiny_pairs, tmp
     hi = np.array([b.card["ranges"][n][1] for n in b.names])
     assert np.all(out >= lo - 1e-4) and np.all(out <= hi + 1e-4)
     assert "Apache-2.0" in b.card["feature_extractor"]["licence"]
+    # F's landmarks and face presence come out of the bundle beside the parameters, and F's
+    # weights are stored in half precision (MediaPipe's own), computed in fp32
+    sess_out = [o.name for o in b.session.get_outputs()]
+    assert sess_out == ["params", "landmarks", "presence"]
+    x = b.normalise(crops)
+    params, lm, presence = b.session.run(None, {"image": x})
+    points = int(b.card["feature_extractor"]["network"].split()[-1])
+    assert lm.shape == (4, points, 3) and presence.shape == (4,)
+    assert 0 < lm[..., :2].mean() < 64 and np.all((presence >= 0) & (presence <= 1))
+    assert "fp16" in b.card["weights"]

@@ -18,6 +18,7 @@ import torch
 from au_retarget_addon.core.align import TEMPLATE
 from ml.errors import MLError
 from ml.export.atomic import atomic_folder
+from ml.export.fp16_weights import halve_exact_weights
 from rigs.spec import RigSpec, load_spec
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -65,36 +66,58 @@ def export_bundle(
     size: int,
     extra: dict[str, Any] | None = None,
     atol: float = 1e-4,
+    extra_outputs: tuple[str, ...] = (),
+    fp16_weights: bool = False,
 ) -> Path:
-    """Write OUT/model.onnx and OUT/model_card.json atomically (a temp folder, renamed)."""
+    """Write OUT/model.onnx and OUT/model_card.json atomically (a temp folder, renamed).
+
+    `model` returns the parameters, or a tuple of them and the outputs named in
+    `extra_outputs` (after "params" in the graph; the add-on reads those it knows).
+    `fp16_weights` stores the weights fp16 holds exactly in half precision
+    (ml/export/fp16_weights.py); the outputs are checked against torch either way."""
     import onnxruntime as ort
 
     model = model.eval().cpu()
     x = torch.randn(2, 3, size, size)
     with torch.no_grad():
-        expected = model(x).numpy()
-    if expected.shape != (2, spec.size):
-        raise ExportError(f"model returns {expected.shape[1:]} values, the rig has {spec.size}")
+        out_t = model(x)
+    expected = [t.numpy() for t in (out_t if isinstance(out_t, tuple) else (out_t,))]
+    names = ["params", *extra_outputs]
+    if len(expected) != len(names):
+        raise ExportError(f"model returns {len(expected)} outputs, expected {names}")
+    if expected[0].shape != (2, spec.size):
+        raise ExportError(f"model returns {expected[0].shape[1:]} values, the rig has {spec.size}")
     with atomic_folder(out, ".tmp_bundle_") as tmp:
         torch.onnx.export(
             model,
             (x,),
             str(tmp / "model.onnx"),
             input_names=["image"],
-            output_names=["params"],
+            output_names=names,
             opset_version=17,
             dynamo=False,
-            dynamic_axes={"image": {0: "batch"}, "params": {0: "batch"}},
+            dynamic_axes={"image": {0: "batch"}, **{n: {0: "batch"} for n in names}},
         )
         import onnx
 
         onnx.checker.check_model(str(tmp / "model.onnx"), full_check=True)
+        facts: dict[str, Any] = {}
+        if fp16_weights:
+            halved, kept = halve_exact_weights(tmp / "model.onnx")
+            facts["weights"] = (
+                f"{halved} weight tensors stored fp16 (values fp16 holds exactly), {kept} fp32; "
+                "computed in fp32"
+            )
         sess = ort.InferenceSession(str(tmp / "model.onnx"), providers=["CPUExecutionProvider"])
-        got = sess.run(None, {"image": x.numpy()})[0]
-        diff = float(np.abs(got - expected).max())
+        got = sess.run(None, {"image": x.numpy()})
+        diff = float(np.abs(got[0] - expected[0]).max())
         if diff > atol:
             raise ExportError(f"ONNX output differs from torch by {diff:.2e} (> {atol:.0e})")
-        card = model_card(spec, size, {**(extra or {}), "onnx_max_abs_diff": diff})
+        for name, g, e in zip(names[1:], got[1:], expected[1:], strict=True):
+            d = float(np.abs(g - e).max())
+            if d > atol * max(1.0, float(np.abs(e).max())):
+                raise ExportError(f"ONNX output {name} differs from torch by {d:.2e}")
+        card = model_card(spec, size, {**(extra or {}), **facts, "onnx_max_abs_diff": diff})
         (tmp / "model_card.json").write_text(json.dumps(card, indent=2))
     return out
 
@@ -169,7 +192,14 @@ def export_landmark_bundle(checkpoint: Path, out: Path) -> Path:
         "evaluation": None,
         "roll_in_crop": bool(cfg.roll_in_crop),
     }
-    return export_bundle(model, spec, out, cfg.image_size, extra, atol=2e-3)
+    extra["extra_outputs"] = {
+        "landmarks": f"(N, {src.points}, 3) F's landmarks in the crop's pixels (x, y, depth)",
+        "presence": "(N,) F's probability that a face fills the crop",
+    }
+    return export_bundle(
+        model, spec, out, cfg.image_size, extra, atol=2e-3,
+        extra_outputs=("landmarks", "presence"), fp16_weights=True,
+    )  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -151,7 +151,9 @@ class LandmarkRegressor(nn.Module):
 
 
 class LandmarkToParams(nn.Module):
-    """F and R as one network for a bundle: ImageNet-normalised crops -> parameters."""
+    """F and R as one network for a bundle: ImageNet-normalised crops -> parameters, F's
+    landmarks in the crop's pixels (N, P, 3: x, y and depth in the same unit) and F's
+    face-presence probability (N,)."""
 
     mean: torch.Tensor
     std: torch.Tensor
@@ -162,5 +164,8 @@ class LandmarkToParams(nn.Module):
         self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.r(self.f(x * self.std + self.mean)["vector"])["params"]
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        feats = self.f(x * self.std + self.mean)
+        centre = torch.tensor([0.5, 0.5, 0.0], device=x.device, dtype=x.dtype)
+        landmarks = (feats["landmarks"] + centre) * x.shape[-1]
+        return self.r(feats["vector"])["params"], landmarks, feats["presence"].reshape(-1)
