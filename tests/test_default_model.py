@@ -51,3 +51,21 @@ def test_default_model_keys_the_sample_videos_smile(sample_tracks: Tracks) -> No
         :, [sample_tracks.names.index(n) for n in ("head_yaw", "head_pitch")]
     ]
     assert np.abs(pose).max() < 15.0
+
+
+def test_confidence_is_the_models_face_presence_and_gates_frames(
+    bundle: ModelBundle, sample_tracks: Tracks
+) -> None:
+    # the landmark network reads a frontal face in every frame of the sample video
+    assert bundle.presence_output is not None
+    assert sample_tracks.confidence.min() > 0.9
+    crops = np.zeros((2, bundle.input.size, bundle.input.size, 3), np.uint8)  # no face
+    _, presence = bundle.read(crops, crop_rolls=np.zeros(2))
+    assert presence is not None and presence.max() < 0.1
+    # a threshold no face reaches refuses every frame, and says why
+    from au_retarget_addon.core.face_quality import QualityConfig
+    from au_retarget_addon.core.track import TrackingError, TrackSettings
+
+    strict = TrackSettings(stop=8, quality=QualityConfig(min_presence=1.01))
+    with pytest.raises(TrackingError, match="8 not read as a face by the model"):
+        track_video(MEDIA / "single_face.mp4", bundle, FaceDetector(DEFAULT_MODEL_DIR), strict)

@@ -116,6 +116,10 @@ def test_the_default_model_on_a_real_clip(real_media, task, tmp_path):
     write_card(copy, result)
     entry = json.loads((copy / "model_card.json").read_text())["evaluation_real_video"]
     assert entry["tracks"]["talking_short/franck"]["mean_au_r"] == t["mean_au_r"]
+    # the default's graph reads face presence: the frames the add-on keys are measured too
+    kept = t["kept_by_presence"]
+    assert 0 < kept["fraction"] <= 1 and kept["mediapipe_found"] <= t["mediapipe_found"]
+    assert "research use" in entry["footage"]["talking_short"]["terms"]
     assert ModelBundle(copy, device="cpu").card["outputs"] == bundle.card["outputs"]
     with pytest.raises(Exception, match="heldout split has no clip"):
         evaluate(bundle, rfs, media, cache, task, "heldout", ["talking_short"])

@@ -140,6 +140,9 @@ class ModelBundle:
             self.session = ort.InferenceSession(str(model), opts, providers=chosen)
         except Exception as exc:  # onnxruntime raises its own types for corrupt models
             raise BundleError(f"{model} cannot be loaded by onnxruntime: {exc}") from exc
+        outputs = [o.name for o in self.session.get_outputs()]
+        # "presence": F's face-presence probability per crop (landmark-F bundles)
+        self.presence_output = outputs.index("presence") if "presence" in outputs else None
         width = self.session.get_outputs()[0].shape[-1]
         if isinstance(width, int):  # symbolic widths are checked on the first run
             self._check_width(width)
@@ -158,10 +161,31 @@ class ModelBundle:
         x = crops.astype(np.float32).transpose(0, 3, 1, 2) / 255.0
         return (x - mean) / std
 
+    def _infer(self, crops: np.ndarray, batch: int) -> tuple[np.ndarray, np.ndarray | None]:
+        name = self.session.get_inputs()[0].name
+        outs, presence = [], []
+        for s in range(0, len(crops), batch):
+            got = self.session.run(None, {name: self.normalise(crops[s : s + batch])})
+            outs.append(got[0])
+            if self.presence_output is not None:
+                presence.append(got[self.presence_output].reshape(-1))
+        if not outs:
+            empty = np.zeros((0,), np.float32) if self.presence_output is not None else None
+            return np.zeros((0, len(self.names)), np.float32), empty
+        pres = np.concatenate(presence).astype(np.float32) if presence else None
+        return np.concatenate(outs).astype(np.float32), pres
+
     def run(
         self, crops: np.ndarray, batch: int = 32, *, crop_rolls: np.ndarray | None = None
     ) -> np.ndarray:
-        """Parameters for each crop, in the card's order (float32).
+        """Parameters for each crop, in the card's order (float32); see `read`."""
+        return self.read(crops, batch, crop_rolls=crop_rolls)[0]
+
+    def read(
+        self, crops: np.ndarray, batch: int = 32, *, crop_rolls: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Parameters for each crop, in the card's order (float32), and F's probability
+        that a face fills each crop where the graph outputs one (`presence`; else None).
 
         `crop_rolls` (N,): the degrees of roll each crop's alignment took out
         (`align.crop_roll` of its matrix). A bundle whose card says roll_in_crop needs them:
@@ -176,16 +200,10 @@ class ModelBundle:
                 f"model bundle {self.path} reads head roll relative to the aligned crop: "
                 f"give one crop roll per crop ({len(crops)}), not {got}"
             )
-        name = self.session.get_inputs()[0].name
-        outs = []
-        for s in range(0, len(crops), batch):
-            outs.append(self.session.run(None, {name: self.normalise(crops[s : s + batch])})[0])
-        if not outs:
-            return np.zeros((0, len(self.names)), np.float32)
-        result = np.concatenate(outs).astype(np.float32)
+        result, presence = self._infer(crops, batch)
         self._check_width(result.shape[1])
         if self.roll_in_crop:
             j = self.names.index("head_roll")
             lo, hi = self.card["ranges"]["head_roll"]
             result[:, j] = np.clip(result[:, j] + np.asarray(crop_rolls, np.float32), lo, hi)
-        return result
+        return result, presence

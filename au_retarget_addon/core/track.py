@@ -3,9 +3,10 @@
 One face is followed: the largest at the start (or the one the user picks), then the
 detection that overlaps the previous box. Most frames only refine the previous box
 (RNet + ONet); the full detector runs when the track is lost. Faces the regressor cannot
-read (too small, unsure, rolled beyond the rig, upside down or sideways:
-core/face_quality.py) count as frames without a face; the tracks' report says how many
-and why.
+read (too small, unsure, rolled beyond the rig, upside down or sideways, or, for models
+on the landmark network, not read as a face by it: core/face_quality.py) count as frames
+without a face; the tracks' report says how many and why. The confidence column is the
+model's face-presence probability where the model has one, else the detector's score.
 """
 
 from __future__ import annotations
@@ -140,7 +141,9 @@ def track_video(
     s.check()
     clock = clock if clock is not None else StageClock()
     size = bundle.input.size
-    frames, times, conf, valid, cuts = [], [], [], [], set()
+    frames, times, cuts = [], [], set()
+    conf: list[float] = []  # the model's face presence where it has one, else the detector's
+    valid: list[bool] = []
     rows: dict[int, np.ndarray] = {}  # row -> parameters; crops are inferred in batches
     pending: list[tuple[int, np.ndarray, float]] = []  # row, crop, crop roll
 
@@ -148,8 +151,17 @@ def track_video(
         if pending:
             clock.lap("align")
             rolls = np.array([roll for _, _, roll in pending])
-            out = bundle.run(np.stack([c for _, c, _ in pending]), s.batch, crop_rolls=rolls)
+            out, presence = bundle.read(
+                np.stack([c for _, c, _ in pending]), s.batch, crop_rolls=rolls
+            )
             rows.update({r: v for (r, _, _), v in zip(pending, out, strict=True)})
+            if presence is not None:  # F's own reading of the crop: the confidence column
+                for (r, _, _), p in zip(pending, presence, strict=True):
+                    conf[r] = float(p)
+                    if s.quality.enabled and p < s.quality.min_presence:
+                        valid[r] = False
+                        conf[r] = 0.0
+                        report.dropped["presence"] = report.dropped.get("presence", 0) + 1
             pending.clear()
             clock.lap("infer")
 
@@ -220,6 +232,8 @@ def track_video(
         report.notes.append(follow.note)
     if not frames:
         raise TrackingError(f"video {video} has no frames in {s.start}..{stop} step {s.step}")
+    flush()
+    clock.lap("align")
     ok = np.array(valid)
     if not ok.any():
         from .face_quality import REASONS
@@ -230,11 +244,10 @@ def track_video(
             + (f" that the regressor can read (refused: {why})" if why else "")
         )
     report.detected = int(ok.sum())
-    flush()
-    clock.lap("align")
     values = np.full((len(frames), len(bundle.names)), np.nan)
     for r, v in rows.items():
-        values[r] = v
+        if valid[r]:
+            values[r] = v
     tracks = Tracks(
         np.array(frames), np.array(times), list(bundle.names), values, np.array(conf), info.fps,
         report,

@@ -45,7 +45,7 @@ class Tracks:
     times: np.ndarray  # (T,) seconds
     names: list[str]  # parameter names, the model card's order
     values: np.ndarray  # (T, P); NaN where no face was found
-    confidence: np.ndarray  # (T,) detector score, 0 where no face
+    confidence: np.ndarray  # (T,) the model's face presence (or detector score), 0: no face
     fps: float
     report: TrackReport = field(default_factory=TrackReport)
 

@@ -4,7 +4,7 @@ a teacher: ml/eval/mediapipe_yardstick.py), plus what needs no yardstick: the mi
 alike, both sides of a symmetric expression alike.
 
     python -m ml.eval.real                                  # the add-on's default model
-    python -m ml.eval.real --bundle runs/recipe/bundle_int8 --out eval_real.json
+    python -m ml.eval.real --bundle runs/recipe/bundle --out eval_real.json
 
 Per person and clip it prints Pearson r between each AU (left and right averaged) and its
 blendshape proxy (AUs whose proxy barely moves there, std < 0.01, are left out; an AU the
@@ -12,7 +12,9 @@ model holds constant counts as r = 0), head yaw, pitch and roll r against MediaP
 transform (roll also as the aligned crop shows it: less the alignment's angle), the mirror
 consistency (each crop and its horizontal flip: the mean AU difference on the 0..1 scale
 after swapping sides, the yaw and roll disagreement in degrees) and the left/right gap on
-frames where MediaPipe reads a symmetric smile, brow raise or blink.
+frames where MediaPipe reads a symmetric smile, brow raise or blink. For a model whose
+graph outputs a face-presence probability, `kept_by_presence` repeats AU and pose r on the
+frames the add-on keys (presence >= the quality gate's min_presence: core/face_quality.py).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import numpy as np
 from tqdm import tqdm
 
 from au_retarget_addon.core.bundle import CARD_FILE, BundleError, ModelBundle
+from au_retarget_addon.core.face_quality import QualityConfig
 from au_retarget_addon.core.video import VideoError, VideoReader
 from ml.cache import cache_dir
 from ml.data.real_face_set import build, load_crops, save_npz, split_clips
@@ -166,14 +169,35 @@ def evaluate(
     for clip, person in pairs:
         crops = load_crops(cache, size, clip, person)
         mp = yardstick(media, cache, rfs, clip, person, crops, task)
-        values = bundle.run(crops["crops"], 64, crop_rolls=crops["rolls"])
+        values, presence = bundle.read(crops["crops"], 64, crop_rolls=crops["rolls"])
         flipped = bundle.run(
             np.ascontiguousarray(crops["crops"][:, :, ::-1]), 64, crop_rolls=-crops["rolls"]
         )
         mirror = spec.mirrored(flipped)  # the flip's reading, sides swapped back
-        tracks[f"{clip}/{person}"] = track_metrics(values, mirror, crops["rolls"], mp, bundle.card)
+        m = track_metrics(values, mirror, crops["rolls"], mp, bundle.card)
+        if presence is not None:  # what the add-on keys: its quality gate drops the rest
+            keep = presence >= QualityConfig().min_presence
+            kept = {**mp, "found": mp["found"] & keep}
+            k = track_metrics(values, mirror, crops["rolls"], kept, bundle.card)
+            m["kept_by_presence"] = {
+                "fraction": round(float(keep.mean()), 3), "mediapipe_found": k["mediapipe_found"],
+                "mean_au_r": k["mean_au_r"], "pose_r": k["pose_r"],
+            }  # fmt: skip
+        tracks[f"{clip}/{person}"] = m
         log.info("%s %s: mean AU r %s", clip, person, tracks[f"{clip}/{person}"]["mean_au_r"])
-    return {"bundle": str(bundle.path), "split": split, "tracks": tracks, "mean": _means(tracks)}
+    footage = {
+        c: {
+            "package": rfs.packages[rfs.clips[c].package].spec,
+            "package_licence": rfs.packages[rfs.clips[c].package].licence,
+            "terms": rfs.clips[c].terms,
+            "use": "evaluation only",
+        }
+        for c in sorted({c for c, _ in pairs})
+    }
+    return {
+        "bundle": str(bundle.path), "split": split, "tracks": tracks, "mean": _means(tracks),
+        "footage": footage,
+    }  # fmt: skip
 
 
 def _means(tracks: dict[str, Any]) -> dict[str, Any]:
@@ -183,6 +207,11 @@ def _means(tracks: dict[str, Any]) -> dict[str, Any]:
         "mean_au_r": mean([t["mean_au_r"] for t in ts if t["mean_au_r"] is not None]),
         "pose_r": {k: mean([t["pose_r"][k] for t in ts]) for k in ts[0]["pose_r"]} if ts else {},
         "mirror_mean_au_diff": mean([t["mirror"]["mean_au_diff"] for t in ts]),
+        **(
+            {"kept_by_presence_mean_au_r": mean([t["kept_by_presence"]["mean_au_r"] for t in ts])}
+            if ts and all("kept_by_presence" in t for t in ts)
+            else {}
+        ),
     }
 
 
@@ -258,11 +287,14 @@ def card_entry(result: dict[str, Any]) -> dict[str, Any]:
                     "pose_r",
                     "mirror",
                     "symmetric_balance",
+                    "kept_by_presence",
                 )
+                if key in t
             }
             for k, t in result["tracks"].items()
         },  # fmt: skip
         "mean": result["mean"],
+        "footage": result.get("footage", {}),
     }
 
 

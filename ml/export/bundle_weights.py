@@ -135,6 +135,12 @@ def recover(bundle: Path, spec: RigSpec) -> tuple[Regressor, dict[str, Any]]:
             f"bundle {bundle} was made for rig spec {card.get('spec_hash')}, "
             f"this rig is {spec.hash()}"
         )
+    if "feature_extractor" in card:
+        raise BundleWeightsError(
+            f"bundle {bundle}: its regressor reads {card['feature_extractor'].get('network')} "
+            "(a landmark-F bundle); retrain it with `python -m ml.train.landmark_regressor`, "
+            "which fits its heads in seconds on cached features"
+        )
     try:
         model_cfg = tomllib.loads(card["training_config"])["model"]
     except (KeyError, tomllib.TOMLDecodeError) as exc:

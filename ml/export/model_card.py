@@ -59,6 +59,8 @@ def training_facts(work: Path, runs: Path) -> dict[str, Any]:
         summary = _json(runs / stage / "summary.json")
         if summary is not None:
             facts[f"{stage}_steps"] = summary.get("step")
+            if "features_s" in summary:  # F's features: computed, or read from the cache
+                facts[f"{stage}_features_seconds"] = summary["features_s"]
     facts["parser_evaluation"] = _json(runs / "parser" / "eval.json")
     return facts
 
