@@ -123,3 +123,10 @@ class QualityGate:
         if abs(crop_roll) > self.roll_limit:
             return "roll"
         return None
+
+    def check_presence(self, presence: float) -> str | None:
+        """After inference: None, or "presence" when the model's own network does not read
+        a face in the crop."""
+        if self.cfg.enabled and presence < self.cfg.min_presence:
+            return "presence"
+        return None

@@ -158,10 +158,10 @@ def track_video(
             if presence is not None:  # F's own reading of the crop: the confidence column
                 for (r, _, _), p in zip(pending, presence, strict=True):
                     conf[r] = float(p)
-                    if s.quality.enabled and p < s.quality.min_presence:
-                        valid[r] = False
-                        conf[r] = 0.0
-                        report.dropped["presence"] = report.dropped.get("presence", 0) + 1
+                    why = gate.check_presence(float(p))
+                    if why is not None:
+                        valid[r], conf[r] = False, 0.0
+                        report.dropped[why] = report.dropped.get(why, 0) + 1
             pending.clear()
             clock.lap("infer")
 
