@@ -42,9 +42,11 @@ from rigs import RigSpec, load_spec
 SIZE = 256
 # the head poses of the response matrix: (yaw, pitch) degrees
 POSES = ((0.0, 0.0), (20.0, -10.0))
-# AUs whose proxies share a blendshape with another AU's: their own proxy may rank second
-SHARED = {"AU6", "AU7", "AU23", "AU24", "AU25", "AU26"}
-# the face-found band every render inside must read in (issue targets: all of them)
+# AUs whose proxies share blendshapes (MediaPipe has one eyeSquint, and AU25's proxy holds
+# AU26's jawOpen): each may rank second, behind its partner only
+_PAIRS = (("AU6", "AU7"), ("AU23", "AU24"), ("AU25", "AU26"))
+PARTNER = {a: b for pair in _PAIRS for a, b in (pair, pair[::-1])}
+# the head poses within which every render should read as a face: |yaw|, |pitch| degrees
 FRONTAL = (30.0, 20.0)
 SEED = 20261206
 
@@ -59,7 +61,8 @@ class AURow:
 
     @property
     def reads_right(self) -> bool:
-        return self.increase >= 0.2 and self.rank <= (2 if self.au in SHARED else 1)
+        behind_partner = self.rank == 2 and self.top[0][0] == PARTNER.get(self.au)
+        return self.increase >= 0.2 and (self.rank == 1 or behind_partner)
 
 
 @dataclass
@@ -107,9 +110,14 @@ def _identity(spec: RigSpec, k: int) -> np.ndarray:
 
 
 def response_matrix(
-    renderer: PairRenderer, read: Reader, spec: RigSpec, identities: int
+    renderer: PairRenderer,
+    read: Reader,
+    spec: RigSpec,
+    identities: int,
+    aus: list[str] | None = None,
 ) -> list[AURow]:
-    groups = spec.facs_groups()
+    """One row per AU with a proxy (only `aus` when given)."""
+    groups = {au: i for au, i in spec.facs_groups().items() if aus is None or au in aus}
     deltas: dict[str, list[dict[str, float]]] = {au: [] for au in groups}
     for k in range(identities):
         for yaw, pitch in POSES:
@@ -167,11 +175,13 @@ def random_renders(
     out.frontal_n = frontal
 
 
-def measure(spec: RigSpec, task: Path, identities: int, n_random: int) -> Fidelity:
+def measure(
+    spec: RigSpec, task: Path, identities: int, n_random: int, aus: list[str] | None = None
+) -> Fidelity:
     bpy.ops.wm.read_factory_settings(use_empty=True)
     renderer = PairRenderer(spec, SIZE, 1)
     read = Reader(task)
-    out = Fidelity(matrix=response_matrix(renderer, read, spec, identities))
+    out = Fidelity(matrix=response_matrix(renderer, read, spec, identities, aus))
     if n_random:
         random_renders(renderer, read, spec, n_random, out)
     return out
@@ -189,8 +199,9 @@ def report(f: Fidelity, identities: int) -> str:
         top = ", ".join(f"{a} {v:+.2f}" for a, v in r.top)
         ok = "yes" if r.reads_right else "no"
         lines.append(f"| {r.au} | {r.increase:+.3f} | {r.rank} | {ok} | {top} |")
-    lines += ["", f"Reads right: {f.right} of {len(f.matrix)} AUs (own proxy first, second for "
-              f"{'/'.join(sorted(SHARED))}; increase >= 0.2)."]  # fmt: skip
+    pairs = ", ".join(f"{a}/{b}" for a, b in PARTNER.items() if a < b)
+    lines += ["", f"Reads right: {f.right} of {len(f.matrix)} AUs (own proxy first, or second "
+              f"behind its partner for {pairs}; increase >= 0.2)."]  # fmt: skip
     if f.random_n:
         rs = ", ".join(f"{au} {r:+.2f}" for au, r in f.random_r.items())
         lines += [
@@ -214,13 +225,19 @@ def main() -> int:
     ap = argparse.ArgumentParser(prog="rig_fidelity", description=__doc__.split("\n")[0])
     ap.add_argument("--identities", type=int, default=6, help="base face + random ones")
     ap.add_argument("--random", type=int, default=300, help="random FACS-mode renders")
+    ap.add_argument("--aus", nargs="+", help="only these AUs in the matrix (e.g. AU15 AU17)")
     ap.add_argument("--task", type=Path, default=None, help="face_landmarker.task")
     ap.add_argument("--out", type=Path, help="also write the report here")
     ap.add_argument("--json", type=Path, help="the numbers as JSON")
     args = ap.parse_args(argv)
     if args.identities < 1 or args.random < 0:
         ap.error("--identities must be >= 1 and --random >= 0")
-    f = measure(load_spec(), args.task or mpy.default_task(), args.identities, args.random)
+    spec = load_spec()
+    unknown = sorted(set(args.aus or ()) - (set(spec.facs_groups()) & set(mpy.PROXIES)))
+    if unknown:
+        ap.error(f"no rig AU with a proxy named {', '.join(unknown)}")
+    task = args.task or mpy.default_task()
+    f = measure(spec, task, args.identities, args.random, args.aus)
     text = report(f, args.identities)
     print(text)
     if args.out is not None:
