@@ -156,9 +156,13 @@ def push_take_to_nla(rig: bpy.types.Object) -> bpy.types.NlaStrip:
     if take.get(SOURCE_KEY) is not None or take.get(NLA_SOURCE_KEY) or rig.get("aurt_baked"):
         raise KeyingError(f"rig {rig.name!r} is baked: its action {take.name!r} is not a take")
     slot = getattr(ad, "action_slot", None)
+    first = len(ad.nla_tracks) == 0
     track = ad.nla_tracks.new()
     track.name = take.name
     strip = track.strips.new(take.name, int(round(take.frame_range[0])), take)
+    # Blender's default, HOLD, would also hold this take's first frame over every frame
+    # before it, hiding the takes on the tracks below; only the lowest take holds backwards.
+    strip.extrapolation = "HOLD" if first else "HOLD_FORWARD"
     if slot is not None and hasattr(strip, "action_slot"):
         strip.action_slot = slot
     ad.action = None

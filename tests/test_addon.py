@@ -443,11 +443,14 @@ def test_takes_as_nla_strips_blend_bake_and_retarget(addon, tmp_path):
     assert bpy.ops.aurt.track_video() == {"FINISHED"}
     take_b = rig.animation_data.action
     b26 = {f: read_fcurve(take_b, "AU26").evaluate(f) for f in range(20, 25)}
+    a_yaw = read_fcurve(take_a, "head_yaw").evaluate(3)  # the takes' head turns differ
+    assert abs(a_yaw - read_fcurve(take_b, "head_yaw").evaluate(20)) > 1e-3
     assert bpy.ops.aurt.push_take_to_nla() == {"FINISHED"}
     assert [t.name for t in ad.nla_tracks] == ["single_face", "second"]
     # the strips play: frame 3 shows take A, frame 22 take B
     scene.frame_set(3)
     assert rig["AU26"] == pytest.approx(a26[3], abs=1e-6)
+    assert rig["head_yaw"] == pytest.approx(a_yaw, abs=1e-6)  # take B does not hold back over A
     scene.frame_set(22)
     assert rig["AU26"] == pytest.approx(b26[22], abs=1e-6)
     # retarget reads every frame the strips cover
