@@ -36,6 +36,7 @@ import numpy as np
 from ml.data.sampling import SamplingConfig, sample_params
 from ml.errors import exit_on_error
 from ml.eval import mediapipe_yardstick as mpy
+from ml.eval.metrics import pearson_r
 from ml.render_pairs import PairRenderer
 from rigs import RigSpec, load_spec
 
@@ -116,8 +117,12 @@ def response_matrix(
     identities: int,
     aus: list[str] | None = None,
 ) -> list[AURow]:
-    """One row per AU with a proxy (only `aus` when given)."""
-    groups = {au: i for au, i in spec.facs_groups().items() if aus is None or au in aus}
+    """One row per AU with a proxy (only `aus` when given); AUs without one are not rendered."""
+    groups = {
+        au: i
+        for au, i in spec.facs_groups().items()
+        if au in mpy.PROXIES and (aus is None or au in aus)
+    }
     deltas: dict[str, list[dict[str, float]]] = {au: [] for au in groups}
     for k in range(identities):
         for yaw, pitch in POSES:
@@ -132,7 +137,7 @@ def response_matrix(
                     deltas[au].append({a: moved[a] - neutral[a] for a in neutral})
     rows = []
     for au in groups:
-        if au not in mpy.PROXIES or not deltas[au]:
+        if not deltas[au]:
             continue
         mean = {a: float(np.mean([d[a] for d in deltas[au]])) for a in deltas[au][0]}
         ranked = sorted(mean.items(), key=lambda kv: -kv[1])
@@ -166,8 +171,7 @@ def random_renders(
         seen.append([got[au] for au in groups])
     a, b = np.array(rig), np.array(seen)
     for j, au in enumerate(groups):
-        ok = a[:, j].std() > 0 and b[:, j].std() > 0
-        out.random_r[au] = float(np.corrcoef(a[:, j], b[:, j])[0, 1]) if ok else 0.0
+        out.random_r[au] = pearson_r(a[:, j], b[:, j])
     out.random_n = n
     out.found = len(rig) / max(n, 1)
     out.found_frontal = frontal_found / max(frontal, 1)

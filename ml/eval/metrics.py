@@ -1,8 +1,15 @@
-"""Agreement metrics for AU intensity: ICC(3,1) (Shrout and Fleiss 1979) and MAE."""
+"""Agreement metrics for AU intensity: ICC(3,1) (Shrout and Fleiss 1979), MAE and Pearson r."""
 
 from __future__ import annotations
 
 import numpy as np
+
+
+def pearson_r(a: np.ndarray, b: np.ndarray) -> float:
+    """Pearson r of two series; 0 where either is constant (r is undefined there)."""
+    if a.std() < 1e-9 or b.std() < 1e-9:
+        return 0.0
+    return float(np.corrcoef(a, b)[0, 1])
 
 
 def icc_3_1(ratings: np.ndarray) -> float:

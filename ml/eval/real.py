@@ -38,6 +38,7 @@ from ml.data.real_face_set import build, load_crops, save_npz, split_clips
 from ml.data.real_media import SET_FILE, RealFaceSet, load_set
 from ml.errors import MLError, exit_on_error
 from ml.eval import mediapipe_yardstick as mpy
+from ml.eval.metrics import pearson_r
 from rigs.spec import load_spec
 
 log = logging.getLogger(__name__)
@@ -90,12 +91,6 @@ def yardstick(
     return result
 
 
-def _r(a: np.ndarray, b: np.ndarray) -> float:
-    if a.std() < 1e-9 or b.std() < 1e-9:
-        return 0.0
-    return float(np.corrcoef(a, b)[0, 1])
-
-
 def au_tracks(values: np.ndarray, card: dict[str, Any]) -> dict[str, np.ndarray]:
     """FACS AU tracks (F,) from bundle outputs: left and right averaged, 0..1."""
     return {au: values[:, cols].mean(1) for au, cols in card["facs"].items()}
@@ -112,7 +107,7 @@ def track_metrics(
     proxy = mpy.proxies(mp["scores"][ok], names_mp)
     ours = au_tracks(values[ok], card)
     au_r = {
-        au: round(_r(ours[au], proxy[au]), 3)
+        au: round(pearson_r(ours[au], proxy[au]), 3)
         for au in mpy.PROXIES
         if au in ours and proxy[au].std() >= PROXY_MIN_STD
     }
@@ -120,11 +115,11 @@ def track_metrics(
     col = {k: names.index(f"head_{k}") for k in ("yaw", "pitch", "roll")}
     in_crop_roll = values[ok, col["roll"]] - rolls[ok]
     pose_r = {  # MediaPipe reads an upright window of the frame: its roll is the image's
-        "yaw": _r(values[ok, col["yaw"]], pose[:, 0]),
-        "pitch": _r(values[ok, col["pitch"]], pose[:, 1]),
-        "roll": _r(values[ok, col["roll"]], pose[:, 2]),
+        "yaw": pearson_r(values[ok, col["yaw"]], pose[:, 0]),
+        "pitch": pearson_r(values[ok, col["pitch"]], pose[:, 1]),
+        "roll": pearson_r(values[ok, col["roll"]], pose[:, 2]),
         # what the network itself reads: the roll left in the aligned crop
-        "roll_in_crop": _r(in_crop_roll, pose[:, 2] - rolls[ok]),
+        "roll_in_crop": pearson_r(in_crop_roll, pose[:, 2] - rolls[ok]),
     }
     au_cols = [i for i, n in enumerate(names) if n.startswith("AU")]
     balance = {}
@@ -146,7 +141,7 @@ def track_metrics(
             "yaw_deg": round(float(gap[:, col["yaw"]].mean()), 2),
             "roll_deg": round(float(gap[:, col["roll"]].mean()), 2),
             # r of yaw against the flip's own yaw: -1 when yaw flips sign with the image
-            "yaw_r_with_flip": round(_r(values[:, col["yaw"]], -mirror[:, col["yaw"]]), 3),
+            "yaw_r_with_flip": round(pearson_r(values[:, col["yaw"]], -mirror[:, col["yaw"]]), 3),
         },
         "symmetric_balance": balance,
     }  # fmt: skip
