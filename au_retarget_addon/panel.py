@@ -36,6 +36,7 @@ class VIEW3D_PT_aurt_main(bpy.types.Panel):
         if s.model == "FILE":
             layout.prop(s, "model_path")
         layout.prop(s, "device")
+        layout.prop(s, "crops")
         layout.operator("aurt.track_video", icon="TRACKING")
         layout.prop(s, "check_frame")
         layout.operator("aurt.check_image", icon="IMAGE_DATA")

@@ -100,6 +100,25 @@ class AURT_Settings(bpy.types.PropertyGroup):
         ],
         default="none",
     )
+    crops: EnumProperty(
+        name="Face Crops",
+        description="How each frame's face crop is found",
+        items=[
+            (
+                "landmarks",
+                "From Landmarks",
+                "Align each frame by the previous frame's face landmarks, as MediaPipe "
+                "tracks; the face detector runs only to start and when the face is lost "
+                "(models without landmarks use the detector)",
+            ),
+            (
+                "detector",
+                "Detector Every Frame",
+                "Run the face detector on every frame and read the crops in batches",
+            ),
+        ],
+        default="landmarks",
+    )
     neutral: EnumProperty(
         name="Neutral",
         description="Calibrate the AUs against a neutral face, so that face keys at 0",

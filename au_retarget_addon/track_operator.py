@@ -90,6 +90,7 @@ def prepare(context: bpy.types.Context) -> TrackInputs:
         smoothing=OneEuroConfig(s.min_cutoff, s.beta) if s.smoothing else None,
         missing=s.missing,
         neutral=neutral,
+        crops=s.crops,
         sequence_fps=context.scene.render.fps / context.scene.render.fps_base,
     )
     settings.check()

@@ -22,7 +22,7 @@ from .files import OutputError, check_output
 from .livelink import DEFAULT_MAPPING, RATE, LiveLinkError, export_tracks, read_tracks_file
 from .mapping import MappingError, load_mapping
 from .smoothing import OneEuroConfig
-from .track import TrackingError, TrackSettings, track_video
+from .track import CROP_MODES, TrackingError, TrackSettings, track_video
 from .tracks import Tracks, TracksError, write_csv, write_npz
 from .video import VideoError
 
@@ -100,6 +100,11 @@ def _parser() -> argparse.ArgumentParser:
         "--fps", type=_at_least(0, float, strict=True), default=None,
         help="an image sequence's frame rate (default 30); a video keeps its own",
     )  # fmt: skip
+    t.add_argument(
+        "--crops", choices=CROP_MODES, default=TrackSettings.crops,
+        help="landmarks: each crop from the previous frame's landmarks, MTCNN only to start "
+        "and when the face is lost; detector: MTCNN on every frame, batched inference",
+    )  # fmt: skip
     t.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     t.add_argument("--threads", type=_at_least(0), default=0)
     b = sub.add_parser("bench", help="frames/s end to end and ms per stage (medians)")
@@ -107,6 +112,7 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--model", type=Path, required=True, help="model bundle folder")
     b.add_argument("--detector", type=Path, default=DEFAULT_DETECTOR, help="MTCNN ONNX folder")
     b.add_argument("--repeats", type=_at_least(1), default=5)
+    b.add_argument("--crops", choices=CROP_MODES, default=TrackSettings.crops)
     b.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     b.add_argument("--threads", type=_at_least(0), default=0)
     ll = sub.add_parser(
@@ -126,7 +132,7 @@ def _bench(args: argparse.Namespace) -> int:
 
     bundle = ModelBundle(args.model, device=args.device, threads=args.threads)
     detector = FaceDetector(args.detector, DetectorConfig(threads=args.threads, device=args.device))
-    result = bench.run(args.video, bundle, detector, args.repeats)
+    result = bench.run(args.video, bundle, detector, args.repeats, args.crops)
     print(bench.table(result, args.video, bundle, args.threads))
     return 0
 
@@ -168,6 +174,7 @@ def _track(args: argparse.Namespace) -> int:
         args.start, args.stop, args.step, smoothing, args.missing, args.neutral, args.face
     )
     settings.sequence_fps = args.fps
+    settings.crops = args.crops
     if args.no_quality_gate:
         settings.quality = type(settings.quality)(enabled=False)
     settings.check()

@@ -27,11 +27,15 @@ def decode_only(video: Path) -> tuple[int, float]:
 
 
 def run(
-    video: Path, bundle: ModelBundle, detector: FaceDetector, repeats: int = 5
+    video: Path,
+    bundle: ModelBundle,
+    detector: FaceDetector,
+    repeats: int = 5,
+    crops: str = TrackSettings.crops,
 ) -> dict[str, float]:
     """Medians over `repeats` runs (after one warm-up): fps, ms per frame per stage, and
-    the decode-only baseline."""
-    track_video(video, bundle, detector, TrackSettings())  # warm-up: sessions, caches
+    the decode-only baseline; `crops` is TrackSettings.crops."""
+    track_video(video, bundle, detector, TrackSettings(crops=crops))  # warm-up: sessions
     fps: list[float] = []
     base_fps: list[float] = []
     stage_ms: dict[str, list[float]] = {s: [] for s in STAGES}
@@ -40,7 +44,8 @@ def run(
         base_fps.append(n / secs)
         clock = StageClock()
         t = time.perf_counter()
-        tracks = track_video(video, bundle, detector, TrackSettings(), clock=clock)
+        settings = TrackSettings(crops=crops)
+        tracks = track_video(video, bundle, detector, settings, clock=clock)
         total = time.perf_counter() - t
         frames = len(tracks.frames)
         fps.append(frames / total)

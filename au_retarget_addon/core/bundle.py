@@ -11,7 +11,7 @@ import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -100,6 +100,15 @@ def check_card(card: Any, card_path: Path) -> None:
         raise bad("roll_in_crop", "false for a card without head_roll in outputs and ranges")
 
 
+class Reading(NamedTuple):
+    """What a bundle reads from crops: parameters (N, P), and where the graph outputs them,
+    F's face presence (N,) and F's landmarks (N, L, 3) in the crop's pixels (x, y, depth)."""
+
+    values: np.ndarray
+    presence: np.ndarray | None
+    landmarks: np.ndarray | None
+
+
 class ModelBundle:
     """An ONNX parameter regressor: aligned RGB crops (N, S, S, 3) uint8 -> (N, P) values."""
 
@@ -143,6 +152,8 @@ class ModelBundle:
         outputs = [o.name for o in self.session.get_outputs()]
         # "presence": F's face-presence probability per crop (landmark-F bundles)
         self.presence_output = outputs.index("presence") if "presence" in outputs else None
+        # "landmarks": F's landmarks per crop, (N, L, 3) in crop pixels (landmark-F bundles)
+        self.landmarks_output = outputs.index("landmarks") if "landmarks" in outputs else None
         width = self.session.get_outputs()[0].shape[-1]
         if isinstance(width, int):  # symbolic widths are checked on the first run
             self._check_width(width)
@@ -161,19 +172,28 @@ class ModelBundle:
         x = crops.astype(np.float32).transpose(0, 3, 1, 2) / 255.0
         return (x - mean) / std
 
-    def _infer(self, crops: np.ndarray, batch: int) -> tuple[np.ndarray, np.ndarray | None]:
+    @property
+    def has_landmarks(self) -> bool:
+        """Whether the graph outputs F's landmarks and presence (what steers a crop)."""
+        return self.landmarks_output is not None and self.presence_output is not None
+
+    def _infer(self, crops: np.ndarray, batch: int) -> Reading:
         name = self.session.get_inputs()[0].name
-        outs, presence = [], []
+        outs, presence, marks = [], [], []
         for s in range(0, len(crops), batch):
             got = self.session.run(None, {name: self.normalise(crops[s : s + batch])})
             outs.append(got[0])
             if self.presence_output is not None:
                 presence.append(got[self.presence_output].reshape(-1))
+            if self.landmarks_output is not None:
+                marks.append(got[self.landmarks_output])
         if not outs:
             empty = np.zeros((0,), np.float32) if self.presence_output is not None else None
-            return np.zeros((0, len(self.names)), np.float32), empty
+            none = np.zeros((0, 0, 3), np.float32) if self.landmarks_output is not None else None
+            return Reading(np.zeros((0, len(self.names)), np.float32), empty, none)
         pres = np.concatenate(presence).astype(np.float32) if presence else None
-        return np.concatenate(outs).astype(np.float32), pres
+        lms = np.concatenate(marks).astype(np.float32) if marks else None
+        return Reading(np.concatenate(outs).astype(np.float32), pres, lms)
 
     def run(
         self, crops: np.ndarray, batch: int = 32, *, crop_rolls: np.ndarray | None = None
@@ -185,11 +205,19 @@ class ModelBundle:
         self, crops: np.ndarray, batch: int = 32, *, crop_rolls: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray | None]:
         """Parameters for each crop, in the card's order (float32), and F's probability
-        that a face fills each crop where the graph outputs one (`presence`; else None).
+        that a face fills each crop where the graph outputs one (`presence`; else None);
+        `read_all` adds F's landmarks.
 
         `crop_rolls` (N,): the degrees of roll each crop's alignment took out
         (`align.crop_roll` of its matrix). A bundle whose card says roll_in_crop needs them:
         its head_roll output is the graph's plus the crop's, kept in the rig's range."""
+        values, presence, _ = self.read_all(crops, batch, crop_rolls=crop_rolls)
+        return values, presence
+
+    def read_all(
+        self, crops: np.ndarray, batch: int = 32, *, crop_rolls: np.ndarray | None = None
+    ) -> Reading:
+        """`read`, plus F's landmarks in each crop's pixels where the graph outputs them."""
         if crops.ndim != 4 or crops.shape[1:] != (self.input.size, self.input.size, 3):
             raise BundleError(
                 f"crops must be (N, {self.input.size}, {self.input.size}, 3), got {crops.shape}"
@@ -200,10 +228,10 @@ class ModelBundle:
                 f"model bundle {self.path} reads head roll relative to the aligned crop: "
                 f"give one crop roll per crop ({len(crops)}), not {got}"
             )
-        result, presence = self._infer(crops, batch)
+        result, presence, landmarks = self._infer(crops, batch)
         self._check_width(result.shape[1])
         if self.roll_in_crop:
             j = self.names.index("head_roll")
             lo, hi = self.card["ranges"]["head_roll"]
             result[:, j] = np.clip(result[:, j] + np.asarray(crop_rolls, np.float32), lo, hi)
-        return result, presence
+        return Reading(result, presence, landmarks)

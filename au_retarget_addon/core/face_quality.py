@@ -114,11 +114,20 @@ class QualityGate:
             return None
         if new_track:
             self.track_turn = turned(image, det, self.detector, c.flip_margin)
+        return self._check(det.points, det.score, crop_roll)
+
+    def check_points(self, points: np.ndarray, crop_roll: float) -> str | None:
+        """`check` for a crop aligned by points of the landmark network rather than a
+        detection: the track's turn verdict, eye distance and roll (no detector score)."""
+        return self._check(points, None, crop_roll) if self.cfg.enabled else None
+
+    def _check(self, points: np.ndarray, score: float | None, crop_roll: float) -> str | None:
+        c = self.cfg
         if self.track_turn:
             return "upside_down" if self.track_turn == 180 else "sideways"
-        if float(np.linalg.norm(det.points[0] - det.points[1])) < c.min_eye_distance:
+        if float(np.linalg.norm(points[0] - points[1])) < c.min_eye_distance:
             return "small"
-        if det.score < c.min_score:
+        if score is not None and score < c.min_score:
             return "score"
         if abs(crop_roll) > self.roll_limit:
             return "roll"

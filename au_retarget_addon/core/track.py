@@ -1,8 +1,18 @@
 """Video to per-frame parameter tracks: decode -> detect -> gate -> align -> infer -> smooth.
 
 One face is followed: the largest at the start (or the one the user picks), then the
-detection that overlaps the previous box. Most frames only refine the previous box
-(RNet + ONet); the full detector runs when the track is lost. Faces the regressor cannot
+detection that overlaps the previous box. Where the crop of each frame comes from is the
+setting `crops`:
+- "landmarks" (bundles whose graph outputs F's landmarks and presence): as MediaPipe
+  tracks, frame t+1 is aligned by the 5 points derived from frame t's landmarks
+  (core/landmark_points.py), so each frame is inferred on its own, as it comes. MTCNN runs
+  only to start, and on a frame whose steered crop F does not read as a face (presence
+  below the quality gate's min_presence), whose points degenerate or which the gate
+  refuses; such a frame counts as a re-detection (a cut for smoothing). A bundle without
+  the landmarks output is tracked as "detector", silently.
+- "detector": MTCNN on every frame, crops inferred in batches. Most frames only refine the
+  previous box (RNet + ONet); the full detector runs when the track is lost.
+Faces the regressor cannot
 read (too small, unsure, rolled beyond the rig, upside down or sideways, or, for models
 on the landmark network, not read as a face by it: core/face_quality.py) count as frames
 without a face; the tracks' report says how many and why. The confidence column is the
@@ -18,17 +28,22 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import cv2
 import numpy as np
 
-from .align import align_face, crop_roll
+from .align import AlignmentError, align_face, crop_roll, transform_points
 from .bundle import ModelBundle
 from .detect import Detection, FaceDetector
 from .face_quality import QualityConfig, QualityGate
+from .landmark_points import LandmarkPointsError, frame_points
 from .smoothing import OneEuroConfig, smooth_track
 from .tracks import TrackReport, Tracks, calibrate_neutral, fill_missing
 from .video import VideoError, open_frames
 
 log = logging.getLogger(__name__)
+
+
+CROP_MODES = ("landmarks", "detector")
 
 
 class TrackingError(RuntimeError):
@@ -44,7 +59,8 @@ class TrackSettings:
     missing: str = "none"  # frames without a face: "none" (no values), "hold", "interpolate"
     neutral: str | int | None = None  # None, "auto" (most neutral frame) or a frame index
     face: int = 0  # at the first frame with faces: 0 = the largest, 1 = next largest, ...
-    batch: int = 32
+    batch: int = 32  # crops per inference in "detector" mode
+    crops: str = "landmarks"  # where each crop comes from: CROP_MODES, module docstring
     quality: QualityConfig = field(default_factory=QualityConfig)
     sequence_fps: float | None = None  # an image sequence's frame rate (None: 30 fps)
 
@@ -62,6 +78,8 @@ class TrackSettings:
             raise TrackingError(f"sequence frame rate must be > 0, got {self.sequence_fps}")
         if self.batch < 1:
             raise TrackingError(f"batch must be >= 1, got {self.batch}")
+        if self.crops not in CROP_MODES:
+            raise TrackingError(f"crops must be landmarks or detector, got {self.crops!r}")
         if self.missing not in ("none", "hold", "interpolate"):
             raise TrackingError(f"missing must be none, hold or interpolate: {self.missing!r}")
         n = self.neutral
@@ -126,6 +144,85 @@ class FaceFollower:
         return det, True
 
 
+@dataclass
+class FrameReading:
+    """One frame as the steering read it: values None when no face is kept (then `why` is
+    the gate's reason, or None for no face found); `cut` when the detector gave the crop."""
+
+    values: np.ndarray | None
+    confidence: float
+    cut: bool
+    why: str | None = None
+
+
+class CropSteering:
+    """Crops aligned by the previous frame's landmark points; the detector (FaceFollower)
+    where there are none or F loses the face in the steered crop (module docstring)."""
+
+    def __init__(
+        self, bundle: ModelBundle, follow: FaceFollower, gate: QualityGate, clock: StageClock
+    ) -> None:
+        self.bundle, self.follow, self.gate, self.clock = bundle, follow, gate, clock
+        self.points: np.ndarray | None = None  # the next crop's 5 points, frame pixels
+        self.detector_frames = 0  # frames on which MTCNN ran
+
+    def __call__(self, image: np.ndarray) -> FrameReading:
+        if self.points is not None:
+            got = self._read(image, self.points, None, False)
+            if got.values is not None:
+                return got
+        self.points = None
+        det, redetected = self.follow(image)
+        self.detector_frames += 1
+        self.clock.lap("detect")
+        if det is None:
+            return FrameReading(None, 0.0, True)
+        return self._read(image, det.points, det, redetected)
+
+    def _read(
+        self, image: np.ndarray, points: np.ndarray, det: Detection | None, new_track: bool
+    ) -> FrameReading:
+        cut = det is not None
+        try:
+            crop, m = align_face(image, points, self.bundle.input.size)
+        except AlignmentError:  # degenerate points
+            self.points = None
+            return FrameReading(None, 0.0, cut)
+        roll = crop_roll(m)
+        if det is not None:
+            why = self.gate.check(image, det, roll, new_track)
+        else:
+            why = self.gate.check_points(points, roll)
+        self.clock.lap("align")
+        if why is not None:
+            self.points = None
+            return FrameReading(None, 0.0, cut, why)
+        values, presence, landmarks = self.bundle.read_all(
+            crop[None], 1, crop_rolls=np.array([roll])
+        )
+        self.clock.lap("infer")
+        assert presence is not None and landmarks is not None  # has_landmarks
+        p = float(presence[0])
+        self.points = None
+        if p < self.gate.cfg.min_presence:  # F lost the face in this crop
+            why = self.gate.check_presence(p)
+            if why is not None or det is None:
+                return FrameReading(None, 0.0, cut, why)
+            return FrameReading(values[0], p, cut)  # the gate is off: keep the reading
+        try:
+            nxt = frame_points(landmarks[0], m)
+        except LandmarkPointsError:
+            nxt = None
+        eyes = float(np.linalg.norm(points[1] - points[0]))
+        if nxt is not None and 0.5 < float(np.linalg.norm(nxt[1] - nxt[0])) / eyes < 2.0:
+            self.points = nxt
+            inverse = cv2.invertAffineTransform(m)
+            xy = transform_points(inverse, landmarks[0, :, :2])
+            self.follow.box = np.concatenate([xy.min(0), xy.max(0)])
+        self.clock.lap("align")
+        return FrameReading(values[0], p, cut)
+
+
 def track_video(
     video: str | Path,
     bundle: ModelBundle,
@@ -141,10 +238,12 @@ def track_video(
     s.check()
     clock = clock if clock is not None else StageClock()
     size = bundle.input.size
-    frames, times, cuts = [], [], set()
+    frames: list[int] = []
+    times: list[float] = []
+    cuts: set[int] = set()
     conf: list[float] = []  # the model's face presence where it has one, else the detector's
     valid: list[bool] = []
-    rows: dict[int, np.ndarray] = {}  # row -> parameters; crops are inferred in batches
+    rows: dict[int, np.ndarray] = {}  # row -> parameters (detector mode: in batches)
     pending: list[tuple[int, np.ndarray, float]] = []  # row, crop, crop roll
 
     def flush() -> None:
@@ -186,33 +285,54 @@ def track_video(
         follow = FaceFollower(detector, s.face)
         lo_hi = bundle.card.get("ranges", {}).get("head_roll", (-30.0, 30.0))
         gate = QualityGate(detector, (float(lo_hi[0]), float(lo_hi[1])), s.quality)
+        steer = CropSteering(bundle, follow, gate, clock)
+        steering = s.crops == "landmarks" and bundle.has_landmarks
+
+        def steered_frame(image: np.ndarray) -> None:
+            got = steer(image)
+            if got.why is not None:
+                report.dropped[got.why] = report.dropped.get(got.why, 0) + 1
+            valid.append(got.values is not None)
+            conf.append(got.confidence)
+            if got.values is not None:
+                rows[len(frames) - 1] = got.values
+                if got.cut:
+                    cuts.add(len(frames) - 1)
+
+        def detector_frame(image: np.ndarray) -> None:
+            det, redetected = follow(image)
+            steer.detector_frames += 1
+            clock.lap("detect")
+            why = None
+            if det is not None:
+                crop, m = align_face(image, det.points, size)
+                roll = crop_roll(m)
+                why = gate.check(image, det, roll, redetected)
+                if why is not None:
+                    report.dropped[why] = report.dropped.get(why, 0) + 1
+            if det is None or why is not None:
+                valid.append(False)
+                conf.append(0.0)
+            else:
+                if redetected:
+                    cuts.add(len(frames) - 1)
+                valid.append(True)
+                conf.append(det.score)
+                pending.append((len(frames) - 1, crop, roll))
+                if len(pending) >= s.batch:  # memory stays flat however long the video
+                    flush()
+            clock.lap("align")
+
         try:
             clock.lap("open")
             for k, (idx, t, image) in enumerate(reader.frames(s.start, stop, s.step)):
                 clock.lap("decode")
-                det, redetected = follow(image)
-                clock.lap("detect")
                 frames.append(idx)
                 times.append(t)
-                why = None
-                if det is not None:
-                    crop, m = align_face(image, det.points, size)
-                    roll = crop_roll(m)
-                    why = gate.check(image, det, roll, redetected)
-                    if why is not None:
-                        report.dropped[why] = report.dropped.get(why, 0) + 1
-                if det is None or why is not None:
-                    valid.append(False)
-                    conf.append(0.0)
+                if steering:
+                    steered_frame(image)
                 else:
-                    if redetected:
-                        cuts.add(len(frames) - 1)
-                    valid.append(True)
-                    conf.append(det.score)
-                    pending.append((len(frames) - 1, crop, roll))
-                    if len(pending) >= s.batch:  # memory stays flat however long the video
-                        flush()
-                clock.lap("align")
+                    detector_frame(image)
                 if progress is not None and progress(k + 1, total) is False:
                     raise TrackingError(f"tracking {video} cancelled at frame {idx}")
                 clock.lap("progress")
@@ -244,6 +364,7 @@ def track_video(
             + (f" that the regressor can read (refused: {why})" if why else "")
         )
     report.detected = int(ok.sum())
+    report.detector_frames = steer.detector_frames
     values = np.full((len(frames), len(bundle.names)), np.nan)
     for r, v in rows.items():
         if valid[r]:

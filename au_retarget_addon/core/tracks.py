@@ -24,6 +24,7 @@ class TrackReport:
     detected: int = 0  # frames with a face that passed the quality gate
     dropped: dict[str, int] = field(default_factory=dict)  # gate reason -> frames
     filled: int = 0  # frames without a face given values by the missing-frame policy
+    detector_frames: int = 0  # frames on which MTCNN ran (all of them unless steered)
     notes: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
