@@ -86,6 +86,21 @@ class LandmarkStage:
     lr: float = 1e-3
 
 
+@dataclass
+class FiveLossStage:
+    # the five losses on the real-face set's training people after the warm-up (f =
+    # "landmarks"; ml/train/landmark_five_losses.py), through the generator as F sees it
+    # (ml/train/feature_generator.py); steps = 0: off, the warm-up's R is exported
+    steps: int = 0
+    lr: float = 1e-4
+    # loss weights by name (content, identity, parameter, loopback, adversarial, supervised,
+    # alpha, beta, lambda_le); {} = the command's defaults, the paper's
+    weights: dict[str, float] = field(default_factory=dict)
+    generator_steps: int = 6000
+    generator_width: int = 1024
+    generator_depth: int = 3
+
+
 F_CHOICES = ("parser", "landmarks")
 
 
@@ -110,6 +125,7 @@ class RecipeConfig:
     init_bundle: str = ""
     pairs: PairsStage = field(default_factory=PairsStage)
     landmark: LandmarkStage = field(default_factory=LandmarkStage)
+    five_losses: FiveLossStage = field(default_factory=FiveLossStage)
     real: RealStage = field(default_factory=RealStage)
     # `--set` overrides passed to each training stage on top of its own config file
     parser: dict[str, Any] = field(default_factory=dict)
@@ -133,6 +149,8 @@ STAGES = (
     "warmup",
     "regressor",
     "landmark_regressor",
+    "feature_generator",
+    "five_losses",
     "evaluate",
     "export",
     "evaluate_bundle",
@@ -322,6 +340,35 @@ def landmark_commands(cfg: RecipeConfig) -> dict[str, list[str]]:
     ]  # fmt: skip
     if lm.group_inputs:
         train += ["--group-inputs"] + [f"{g}={','.join(v)}" for g, v in lm.group_inputs.items()]
+    five = cfg.five_losses
+    if five.weights:
+        from ml.train.landmark_five_losses import WEIGHTS
+
+        unknown = sorted(set(five.weights) - set(WEIGHTS))
+        if unknown:
+            raise RecipeError(f"five_losses.weights {unknown}: each one of {list(WEIGHTS)}")
+    trained = runs / ("five_losses" if five.steps > 0 else "landmark_regressor") / "last.pt"
+    real_stages = (
+        {
+            "feature_generator": [
+                py, "-m", "ml.train.feature_generator", "--pairs", str(pairs),
+                "--eval-pairs", str(eval_pairs), "--run", str(runs / "feature_generator"),
+                "--landmark-model", lm.model, "--steps", str(five.generator_steps),
+                "--width", str(five.generator_width), "--depth", str(five.generator_depth),
+            ],
+            "five_losses": [
+                py, "-m", "ml.train.landmark_five_losses",
+                "--regressor", str(runs / "landmark_regressor" / "last.pt"),
+                "--generator", str(runs / "feature_generator" / "last.pt"),
+                "--pairs", str(pairs), "--run", str(runs / "five_losses"),
+                "--steps", str(five.steps), "--lr", str(five.lr),
+                *[a for k, v in five.weights.items() for a in (f"--{k.replace('_', '-')}", str(v))],
+                *(["--clips", *cfg.real.clips] if cfg.real.clips else []),
+            ],
+        }
+        if five.steps > 0
+        else {}
+    )  # fmt: skip
     int8 = f"{cfg.bundle}_int8"
     shipped = int8 if cfg.quantize else cfg.bundle
 
@@ -341,8 +388,8 @@ def landmark_commands(cfg: RecipeConfig) -> dict[str, list[str]]:
         "crop_rolls": [*render, "ml/blender/crop_rolls.py", "--", "--pairs", str(pairs)],
         "eval_crop_rolls": [*render, "ml/blender/crop_rolls.py", "--", "--pairs", str(eval_pairs)],
         "landmark_regressor": train,
-        "export": [py, "-m", "ml.export.bundle", "--regressor"]
-        + [str(runs / "landmark_regressor" / "last.pt"), "--out", cfg.bundle],
+        **real_stages,
+        "export": [py, "-m", "ml.export.bundle", "--regressor", str(trained), "--out", cfg.bundle],
         **evaluate(cfg.bundle, "bundle"),
         **(
             {

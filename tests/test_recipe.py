@@ -173,3 +173,25 @@ def test_a_landmark_recipe_trains_r_on_the_landmark_network_and_evaluates_on_rea
     cfg.f, cfg.init_bundle = "landmarks", str(tmp_path / "bundle")
     with pytest.raises(RecipeError, match="trains R from nothing"):
         commands(cfg)
+
+
+def test_a_landmark_recipe_with_the_five_losses_exports_their_regressor(tmp_path):
+    cfg = _config(tmp_path)
+    cfg.f, cfg.quantize = "landmarks", False
+    assert "five_losses" not in commands(cfg)  # off by default: the warm-up's R is exported
+    cfg.five_losses.steps, cfg.five_losses.weights = 500, {"content": 2.0}
+    cfg.real.clips = ["franck"]
+    cmds = commands(cfg)
+    names = list(cmds)
+    assert names.index("landmark_regressor") < names.index("feature_generator")
+    assert names.index("feature_generator") < names.index("five_losses") < names.index("export")
+    five = cmds["five_losses"]
+    assert five[2] == "ml.train.landmark_five_losses" and "--content" in five
+    assert five[five.index("--clips") + 1] == "franck" and five[five.index("--steps") + 1] == "500"
+    export = cmds["export"]
+    assert export[export.index("--regressor") + 1] == str(tmp_path / "runs" / "five_losses" /
+                                                          "last.pt")  # fmt: skip
+    assert set(cmds) <= set(STAGES)
+    cfg.five_losses.weights = {"contnet": 1.0}
+    with pytest.raises(RecipeError, match=r"five_losses.weights \['contnet'\]"):
+        commands(cfg)

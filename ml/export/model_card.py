@@ -61,6 +61,16 @@ def training_facts(work: Path, runs: Path) -> dict[str, Any]:
             facts[f"{stage}_steps"] = summary.get("step")
             if "features_s" in summary:  # F's features: computed, or read from the cache
                 facts[f"{stage}_features_seconds"] = summary["features_s"]
+    generator = _json(runs / "feature_generator" / "summary.json")
+    if generator is not None:  # the generator as F sees it, against F's reading of renders
+        facts["feature_generator"] = {"steps": generator.get("step"),
+                                      "held_out": generator.get("held_out")}  # fmt: skip
+    five = _json(runs / "five_losses" / "summary.json")
+    if five is not None:  # the five losses on real frames
+        facts["five_losses"] = {
+            k: five.get(k) for k in ("step", "train_s", "real_frames", "people", "weights")
+        }
+        facts["real_faces_sources"] = five.get("real_faces_sources")
     facts["parser_evaluation"] = _json(runs / "parser" / "eval.json")
     return facts
 

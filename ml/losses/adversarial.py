@@ -36,7 +36,7 @@ class MouthDiscriminator(nn.Module):
 
 
 def discriminator_loss(
-    d: MouthDiscriminator, mouth_base: torch.Tensor, mouth_emotionless: torch.Tensor
+    d: nn.Module, mouth_base: torch.Tensor, mouth_emotionless: torch.Tensor
 ) -> torch.Tensor:
     """The discriminator's step: inputs detached, so only D learns from it."""
     real, fake = d(mouth_base.detach()), d(mouth_emotionless.detach())
@@ -45,7 +45,7 @@ def discriminator_loss(
     ) + F.binary_cross_entropy_with_logits(fake, torch.zeros_like(fake))
 
 
-def adversarial_loss(d: MouthDiscriminator, mouth_emotionless: torch.Tensor) -> torch.Tensor:
+def adversarial_loss(d: nn.Module, mouth_emotionless: torch.Tensor) -> torch.Tensor:
     """The regressor's term: make the emotionless face's mouth pass as the base face's."""
     logit = d(mouth_emotionless)
     return F.binary_cross_entropy_with_logits(logit, torch.ones_like(logit))

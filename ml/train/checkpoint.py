@@ -10,6 +10,7 @@ from typing import Any
 import torch
 
 from ml.errors import MLError
+from ml.nets.feature_generator import FeatureGenerator, FeatureGeneratorConfig
 from ml.nets.generator import Generator, GeneratorConfig
 from ml.nets.landmark_regressor import LandmarkRegressor, LandmarkRegressorConfig
 from ml.nets.parser.bisenet import ParserConfig
@@ -22,6 +23,7 @@ MODELS: dict[str, tuple[type, type]] = {
     "parser": (FaceParser, ParserConfig),
     "regressor": (Regressor, RegressorConfig),
     "landmark_regressor": (LandmarkRegressor, LandmarkRegressorConfig),
+    "feature_generator": (FeatureGenerator, FeatureGeneratorConfig),
 }
 
 

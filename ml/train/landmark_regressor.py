@@ -56,6 +56,15 @@ def _cache_key(pairs: Path, f: LandmarkF) -> str:
     return h.hexdigest()[:16]
 
 
+def feature_columns(f: LandmarkF, x: torch.Tensor, cols: dict[str, list[np.ndarray]]) -> None:
+    """Append F's outputs (every one a regressor may read, flattened, and the presence) of
+    images `x` (N, 3, S, S) in [0, 1] and of their mirror images (`flipped_<name>`) to `cols`."""
+    for prefix, img in (("", x), ("flipped_", torch.flip(x, dims=[3]))):
+        feats = f(img)
+        for k in (*INPUTS, "presence"):
+            cols.setdefault(prefix + k, []).append(feats[k].reshape(len(x), -1).numpy())
+
+
 def pair_features(pairs: Path, f: LandmarkF, batch: int = 32) -> dict[str, np.ndarray]:
     """F's outputs (every one a regressor may read, flattened) of each pair's image and of
     its mirror image (`flipped_<name>`), the parameters and the crop rolls, cached under
@@ -75,11 +84,7 @@ def pair_features(pairs: Path, f: LandmarkF, batch: int = 32) -> dict[str, np.nd
         for s in tqdm(range(0, len(stems), batch), desc=f"F on {pairs.name}", unit="batch"):
             items = [read_pair(p) for p in stems[s : s + batch]]
             x = torch.from_numpy(np.stack([it.image for it in items])).permute(0, 3, 1, 2)
-            x = x.float() / 255.0
-            for prefix, img in (("", x), ("flipped_", torch.flip(x, dims=[3]))):
-                feats = f(img)
-                for k in INPUTS:
-                    cols.setdefault(prefix + k, []).append(feats[k].flatten(1).numpy())
+            feature_columns(f, x.float() / 255.0, cols)
             params += [it.params for it in items]
     result = {k: np.concatenate(v) for k, v in cols.items()}
     result["params"] = np.stack(params).astype(np.float32)
