@@ -339,7 +339,7 @@ def test_landmark_crops_follow_the_face_with_few_detector_runs(default_bundle, d
     names = by_landmarks.names
     au = [i for i, n in enumerate(names) if n.startswith("AU")]
     diff = np.abs(by_landmarks.values - by_detector.values)
-    assert diff[:, au].mean() < 0.03  # measured 0.015 (BENCHMARKS.md)
+    assert diff[:, au].mean() < 0.03  # measured 0.014 on the whole video (BENCHMARKS.md)
     for name in ("head_yaw", "head_pitch", "head_roll"):
         assert diff[:, names.index(name)].mean() < 1.5, name  # degrees; measured 0.1 to 0.5
 
@@ -384,3 +384,26 @@ def test_a_bad_crop_mode_is_a_one_line_error(bundle_dir, tmp_path):
            "--model", str(bundle_dir), "--out", out, "--crops", "mesh"]  # fmt: skip
     res = subprocess.run(cmd, capture_output=True, text=True)
     assert res.returncode == 2 and "--crops" in res.stderr and "'mesh'" in res.stderr
+
+
+def test_landmark_crops_hand_back_to_the_detector_when_the_face_is_gone(
+    default_bundle, detector, tmp_path
+):
+    """Black frames in the middle: the steered crop loses the face, MTCNN looks on each
+    black frame and finds the face again after them; the face is tracked on both sides."""
+    import cv2
+
+    cap = cv2.VideoCapture(str(MEDIA / "single_face.mp4"))
+    faces = [cap.read()[1] for _ in range(16)]
+    cap.release()
+    out = tmp_path / "gap.mp4"
+    h, w = faces[0].shape[:2]
+    writer = cv2.VideoWriter(str(out), cv2.VideoWriter.fourcc(*"mp4v"), 30.0, (w, h))
+    for frame in faces[:8] + [np.zeros_like(faces[0])] * 4 + faces[8:]:
+        writer.write(frame)
+    writer.release()
+    tracks = track_video(out, default_bundle, detector, TrackSettings(smoothing=None))
+    assert list(np.flatnonzero(~tracks.found)) == [8, 9, 10, 11]
+    assert tracks.report.detector_frames == 1 + 4 + 1  # the start, each black frame, the return
+    steady = track_video(out, default_bundle, detector, TrackSettings(crops="detector"))
+    assert (steady.found == tracks.found).all()

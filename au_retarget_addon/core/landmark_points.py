@@ -3,9 +3,14 @@
 The tracker steers the next frame's crop with them, so they must land where MTCNN's ONet
 puts its points: the regressor was trained on crops aligned to that convention (renders are
 aligned by the rig's own 5 points, chosen to match the detector). Each point is one landmark
-or the mean of a few, plus a constant offset in the face's own frame: x along the eye line
+or the mean of a few, plus an offset in the face's own frame: x along the eye line
 (image-left eye to image-right eye), y across it (down the face), both in units of the
 inter-ocular distance of the derived eyes, so the correction holds at any scale and roll.
+The offset is a constant plus a slope times how far the face is turned (`turn`): on turned
+faces ONet's points drift from the landmarks'. With the constant alone, crops steered on a
+face turned by about 40 degrees (multispeaker, its first 765 frames) read head yaw 7.3
+degrees away from MTCNN-aligned crops on average; with the slopes 3.5, the same as before
+on frontal faces.
 
 Measured 2026-12-06 (`python -m ml.bench.landmark_points VIDEOS --fit`): ONet's points
 against the landmarks of the default bundle, both in the 256 px crop aligned by ONet's
@@ -13,11 +18,12 @@ points, on 485 frames with one confident face (presence and ONet score at least 
 72 of tests/media/single_face.mp4 and about 80 evenly spaced frames of each clip of the
 real-face set (cap12_edit, cap13_edit2, franck, multispeaker, talking_short). For each part
 the best of a few anatomical candidates (that command's CANDIDATES) once the offsets are
-taken out: the eyes' contour means beat the iris centres (2.24 and 1.96 px), landmark 19
-beat the nose tip 1 (2.38 px), 61 and 291 the inner mouth corners. Mean distance from ONet's
-points with the offsets: MEAN_RESIDUAL_PX (1.2 to 2.5 px per point on the real clips but
-multispeaker, whose small faces give 4 to 9 px; the eyes are 58 px apart in the crop);
-without them RAW_RESIDUAL_PX. tests/test_landmark_points.py re-measures on the sample video.
+taken out (constant offsets): the eyes' contour means beat the iris centres (2.24 and 1.96
+px), landmark 19 beat the nose tip 1 (2.38 px), 61 and 291 the inner mouth corners. Offsets
+and slopes are then a least-squares fit over all frames. Mean distance from ONet's points
+with them: MEAN_RESIDUAL_PX (1.2 to 4.2 px per point on the real clips but multispeaker,
+whose smaller, turned faces give 3.6 to 6.1 px; the eyes are 58 px apart in the crop);
+without offsets RAW_RESIDUAL_PX. tests/test_landmark_points.py re-measures on the sample video.
 """
 
 from __future__ import annotations
@@ -39,11 +45,16 @@ POINT_LANDMARKS: tuple[tuple[int, ...], ...] = (
     (61,),
     (291,),
 )
-# (x along the eye line, y down the face) per point, in inter-ocular distances.
+# (x along the eye line, y down the face) per point, in inter-ocular distances, for a
+# frontal face; each changes by its POINT_OFFSET_SLOPES times the face's `turn`.
 POINT_OFFSETS = np.array(
-    [[-0.0001, -0.0104], [0.0337, -0.0137], [0.0218, -0.1236], [0.008, 0.0405], [0.0451, 0.0325]]
+    [[-0.0028, -0.0136], [0.0305, -0.013], [0.0177, -0.1262], [0.0034, 0.0308], [0.0366, 0.0291]]
 )
-MEAN_RESIDUAL_PX = (1.93, 1.84, 2.24, 3.62, 2.94)  # 256 px crop; the points in align.py's order
+POINT_OFFSET_SLOPES = np.array(
+    [[-0.1499, -0.1788], [-0.1746, 0.0359], [-0.2243, -0.1416], [-0.2523, -0.5248],
+     [-0.4618, -0.1838]]
+)  # fmt: skip
+MEAN_RESIDUAL_PX = (1.94, 1.9, 2.18, 3.43, 2.45)  # 256 px crop; the points in align.py's order
 RAW_RESIDUAL_PX = (2.09, 2.47, 7.55, 3.65, 3.62)
 
 
@@ -66,6 +77,21 @@ def face_axes(points5: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
     return u, np.array([-u[1], u[0]]), iod
 
 
+def turn(raw: np.ndarray) -> float:
+    """How far the face is turned: the nose point's offset from the eyes' midpoint along the
+    eye line, in inter-ocular distances, of raw points (about 0 frontal; -0.5 the most
+    turned face of the calibration frames, about 40 degrees of head yaw)."""
+    u, _, iod = face_axes(raw)
+    return float((raw[2] - (raw[0] + raw[1]) / 2) @ u) / max(iod, 1e-12)
+
+
+def corrected(raw: np.ndarray, offsets: np.ndarray, slopes: np.ndarray) -> np.ndarray:
+    """Raw points (5, 2) moved by offsets + slopes * turn, in the face's frame."""
+    u, v, iod = face_axes(raw)
+    off = offsets + slopes * turn(raw)
+    return raw + iod * (off[:, :1] * u + off[:, 1:] * v)
+
+
 def crop_points(landmarks: np.ndarray) -> np.ndarray:
     """(5, 2) alignment points in the landmarks' own pixels (the crop's), with the offsets."""
     lm = np.asarray(landmarks, dtype=np.float64)
@@ -74,10 +100,9 @@ def crop_points(landmarks: np.ndarray) -> np.ndarray:
     raw = raw_points(lm)
     if not np.isfinite(raw).all():
         raise LandmarkPointsError("the landmarks are not finite")
-    u, v, iod = face_axes(raw)
-    if iod < 1e-6:
+    if face_axes(raw)[2] < 1e-6:
         raise LandmarkPointsError("the landmarks' eyes coincide")
-    return raw + iod * (POINT_OFFSETS[:, :1] * u + POINT_OFFSETS[:, 1:] * v)
+    return corrected(raw, POINT_OFFSETS, POINT_OFFSET_SLOPES)
 
 
 def frame_points(landmarks: np.ndarray, m: np.ndarray) -> np.ndarray:

@@ -8,7 +8,8 @@ points are compared in that crop's pixels. Without --fit it prints the residual 
 constants in au_retarget_addon/core/landmark_points.py; with --fit it also chooses, for the
 eyes, the nose and the mouth corners, the anatomical candidate (CANDIDATES: landmarks or
 means of landmarks) that follows ONet's points best once a constant offset in the face's
-frame is taken out, and prints the constants to paste there.
+frame is taken out, fits offsets and their slopes against the face's turn, and prints the
+constants to paste there.
 """
 
 from __future__ import annotations
@@ -87,26 +88,32 @@ def _in_face_frame(d: np.ndarray, raw: np.ndarray) -> np.ndarray:
     return np.stack([(d * u[:, None]).sum(-1), (d * v[:, None]).sum(-1)], -1) / iod[:, None]
 
 
-def offsets_for(pairs: Pairs, picks: tuple[tuple[int, ...], ...]) -> np.ndarray:
-    """(5, 2): the mean of ONet minus the raw points, in the face frame."""
-    from au_retarget_addon.core.landmark_points import raw_points
+def offsets_for(pairs: Pairs, picks: tuple[tuple[int, ...], ...]) -> tuple[np.ndarray, np.ndarray]:
+    """(5, 2) offsets and (5, 2) slopes per unit of `turn`, in the face frame: the
+    least-squares line through ONet minus the raw points against the face's turn."""
+    from au_retarget_addon.core.landmark_points import raw_points, turn
 
     raw = np.array([raw_points(lm, picks) for lm in pairs.landmarks])
-    return _in_face_frame(pairs.onet - raw, raw).mean(0)
+    d = _in_face_frame(pairs.onet - raw, raw).reshape(len(raw), -1)
+    x = np.stack([np.ones(len(raw)), [turn(r) for r in raw]], 1)
+    coef = np.linalg.lstsq(x, d, rcond=None)[0]
+    return coef[0].reshape(5, 2), coef[1].reshape(5, 2)
 
 
 def residual_px(
-    pairs: Pairs, picks: tuple[tuple[int, ...], ...], offsets: np.ndarray
+    pairs: Pairs,
+    picks: tuple[tuple[int, ...], ...],
+    offsets: np.ndarray,
+    slopes: np.ndarray | None = None,
 ) -> np.ndarray:
     """(5,): mean distance, in crop pixels, from ONet's points to the corrected points."""
-    from au_retarget_addon.core.landmark_points import face_axes, raw_points
+    from au_retarget_addon.core.landmark_points import corrected, raw_points
 
-    out = []
-    for lm, on in zip(pairs.landmarks, pairs.onet, strict=True):
-        raw = raw_points(lm, picks)
-        u, v, iod = face_axes(raw)
-        pts = raw + iod * (offsets[:, :1] * u + offsets[:, 1:] * v)
-        out.append(np.linalg.norm(pts - on, axis=1))
+    k = np.zeros((5, 2)) if slopes is None else slopes
+    out = [
+        np.linalg.norm(corrected(raw_points(lm, picks), offsets, k) - on, axis=1)
+        for lm, on in zip(pairs.landmarks, pairs.onet, strict=True)
+    ]
     return np.array(out).mean(0)
 
 
@@ -134,7 +141,7 @@ _SLOTS = {"eyes": (0, 1), "nose": (2,), "mouth": (3, 4)}
 
 def fit(pairs: Pairs) -> tuple[tuple[tuple[int, ...], ...], dict[str, str]]:
     """For eyes, nose and mouth corners in turn, the candidate whose points lie closest to
-    ONet's once the constant offsets are taken out; returns the picks and the chosen names."""
+    ONet's once constant offsets are taken out; returns the picks and the chosen names."""
     from au_retarget_addon.core.landmark_points import POINT_LANDMARKS
 
     picks = list(POINT_LANDMARKS)
@@ -146,7 +153,8 @@ def fit(pairs: Pairs) -> tuple[tuple[tuple[int, ...], ...], dict[str, str]]:
             trial = list(picks)
             for slot, idx in zip(slots, option, strict=True):
                 trial[slot] = idx
-            res = residual_px(pairs, tuple(trial), offsets_for(pairs, tuple(trial)))
+            offsets = offsets_for(pairs, tuple(trial))[0]
+            res = residual_px(pairs, tuple(trial), offsets)
             return float(res[list(slots)].mean())
 
         name = min(options, key=lambda n: score(options[n]))
@@ -170,28 +178,30 @@ def main(argv: list[str] | None = None) -> int:
     pairs = collect(args.videos, args.model, args.per_clip)
     print(f"{len(pairs.onet)} frames: " + ", ".join(
         f"{c} {pairs.clips.count(c)}" for c in dict.fromkeys(pairs.clips)))  # fmt: skip
-    picks, offsets = lp.POINT_LANDMARKS, lp.POINT_OFFSETS
+    picks, offsets, slopes = lp.POINT_LANDMARKS, lp.POINT_OFFSETS, lp.POINT_OFFSET_SLOPES
     if args.fit:
         picks, names = fit(pairs)
-        offsets = offsets_for(pairs, picks)
+        offsets, slopes = offsets_for(pairs, picks)
         print("chosen: " + ", ".join(f"{part} {name}" for part, name in names.items()))
     raw = residual_px(pairs, picks, np.zeros((5, 2)))
-    res = residual_px(pairs, picks, offsets)
+    res = residual_px(pairs, picks, offsets, slopes)
     iod = float(np.linalg.norm(pairs.onet[:, 1] - pairs.onet[:, 0], axis=1).mean())
     print(f"eyes {iod:.1f} px apart in the crop")
-    print("| point | landmarks | offset (x, y) in inter-ocular distances | residual px | "
-          "without offset px |")  # fmt: skip
-    print("| --- | --- | --- | --- | --- |")
+    print("| point | landmarks | offset (x, y) in inter-ocular distances | per unit of turn | "
+          "residual px | without offset px |")  # fmt: skip
+    print("| --- | --- | --- | --- | --- | --- |")
     for k in range(5):
-        print(f"| {POINT_NAMES[k]} | {picks[k]} | ({offsets[k, 0]:+.4f}, {offsets[k, 1]:+.4f}) "
-              f"| {res[k]:.2f} | {raw[k]:.2f} |")  # fmt: skip
+        off, slope = (f"({a[k, 0]:+.4f}, {a[k, 1]:+.4f})" for a in (offsets, slopes))
+        print(f"| {POINT_NAMES[k]} | {picks[k]} | {off} | {slope} | {res[k]:.2f} | {raw[k]:.2f} |")
     for clip in dict.fromkeys(pairs.clips):
         keep = np.array([c == clip for c in pairs.clips])
         sub = Pairs(pairs.onet[keep], pairs.landmarks[keep], [clip] * int(keep.sum()))
-        print(f"{clip}: residual px {np.round(residual_px(sub, picks, offsets), 2).tolist()}")
+        got = residual_px(sub, picks, offsets, slopes)
+        print(f"{clip}: residual px {np.round(got, 2).tolist()}")
     if args.fit:
         print(f"POINT_LANDMARKS = {picks}")
         print(f"POINT_OFFSETS = np.array({np.round(offsets, 4).tolist()})")
+        print(f"POINT_OFFSET_SLOPES = np.array({np.round(slopes, 4).tolist()})")
         print(f"MEAN_RESIDUAL_PX = {tuple(round(float(x), 2) for x in res)}")
         print(f"RAW_RESIDUAL_PX = {tuple(round(float(x), 2) for x in raw)}")
     return 0

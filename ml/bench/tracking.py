@@ -97,7 +97,8 @@ def ours_run(video: Path, model: Path, threads: int, crops: str) -> Callable[[],
 
 def mode_difference(video: Path, model: Path, threads: int) -> dict[str, float]:
     """Mean absolute difference between the crop modes' unsmoothed values on the frames
-    where both found the face: AUs (mean over AUs), head yaw, pitch, roll (degrees)."""
+    where both found the face: AUs (mean over AUs), head yaw, pitch, roll (degrees); also
+    the frames each mode found a face in, and those MTCNN ran on in landmark mode."""
     import numpy as np
 
     from au_retarget_addon.core.bundle import ModelBundle
@@ -113,6 +114,9 @@ def mode_difference(video: Path, model: Path, threads: int) -> dict[str, float]:
     both = a.found & b.found
     au = [i for i, n in enumerate(a.names) if n.startswith("AU")]
     out = {
+        "found_detector": float(a.found.sum()),
+        "found_landmarks": float(b.found.sum()),
+        "mtcnn_landmarks": float(b.report.detector_frames),
         "frames": float(both.sum()),
         "au": float(np.abs(a.values[both][:, au] - b.values[both][:, au]).mean()),
     }
