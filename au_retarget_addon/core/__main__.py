@@ -133,7 +133,7 @@ def _bench(args: argparse.Namespace) -> int:
     bundle = ModelBundle(args.model, device=args.device, threads=args.threads)
     detector = FaceDetector(args.detector, DetectorConfig(threads=args.threads, device=args.device))
     result = bench.run(args.video, bundle, detector, args.repeats, args.crops)
-    print(bench.table(result, args.video, bundle, args.threads))
+    print(bench.table(result, args.video, bundle, args.threads, args.crops))
     return 0
 
 

@@ -57,7 +57,13 @@ def run(
     return out
 
 
-def table(result: dict[str, float], video: Path, bundle: ModelBundle, threads: int) -> str:
+def table(
+    result: dict[str, float],
+    video: Path,
+    bundle: ModelBundle,
+    threads: int,
+    crops: str = TrackSettings.crops,
+) -> str:
     rows = [
         "| measure | median |",
         "| --- | --- |",
@@ -67,8 +73,9 @@ def table(result: dict[str, float], video: Path, bundle: ModelBundle, threads: i
     ]
     rows += [f"| {s} | {result[f'{s}_ms']:.2f} ms/frame |" for s in STAGES]
     size = bundle.input.size
+    mode = crops if bundle.has_landmarks else "detector"  # without landmarks: the detector
     head = (
         f"{video.name}: {int(result['frames'])} frames; model {bundle.path.name} "
-        f"({size} px crops); {threads or 'default'} threads"
+        f"({size} px crops from {mode}); {threads or 'default'} threads"
     )
     return head + "\n\n" + "\n".join(rows)

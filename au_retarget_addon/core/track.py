@@ -213,7 +213,8 @@ class CropSteering:
             nxt = frame_points(landmarks[0], m)
         except LandmarkPointsError:
             nxt = None
-        eyes = float(np.linalg.norm(points[1] - points[0]))
+        eyes = max(float(np.linalg.norm(points[1] - points[0])), 1e-9)
+        # points that jump to half or twice the eye distance are taken as degenerate
         if nxt is not None and 0.5 < float(np.linalg.norm(nxt[1] - nxt[0])) / eyes < 2.0:
             self.points = nxt
             inverse = cv2.invertAffineTransform(m)
