@@ -97,7 +97,7 @@ class FiveLossStage:
     # alpha, beta, lambda_le); {} = the command's defaults, the paper's
     weights: dict[str, float] = field(default_factory=dict)
     generator_steps: int = 6000
-    generator_width: int = 1024
+    generator_width: int = 512
     generator_depth: int = 3
 
 

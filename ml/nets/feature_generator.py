@@ -24,7 +24,7 @@ OUTPUTS = ("aligned", "parts")  # what it imitates: what R's sub-networks read
 @dataclass
 class FeatureGeneratorConfig:
     dims: dict[str, int] = field(default_factory=dict)  # width of each output in OUTPUTS
-    width: int = 1024
+    width: int = 512
     depth: int = 3  # hidden layers
 
 

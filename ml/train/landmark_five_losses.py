@@ -16,8 +16,9 @@ features of the real-face set's training people, with the generator as F sees it
   identity and pose, AUs neutral) from the base face's at the same pose; R learns to fool
   it, so identity cannot carry mouth expression (ml/losses/adversarial.py).
 
-Beside them, `--supervised` keeps the warm-up's loss on the rendered pairs. No AU labels of
-anyone are used, and only the training people of the real-face set (the held-out people
+Beside them, `--supervised` keeps the warm-up's loss on the rendered pairs and `--mirror`
+asks R to read each real face's mirror image as the face mirrored (ml/losses/mirror.py). No
+AU labels of anyone are used, and only the training people of the real-face set (the held-out people
 serve the evaluation on real video alone). Frames whose F presence is below 0.5 (profiles,
 no face) are left out.
 
@@ -51,6 +52,7 @@ from ml.losses.adversarial import adversarial_loss, discriminator_loss
 from ml.losses.content import content_loss
 from ml.losses.identity import identity_spread
 from ml.losses.loopback import loopback_loss, with_base
+from ml.losses.mirror import MirrorLoss
 from ml.losses.parameter import ParameterLoss
 from ml.nets.feature_generator import OUTPUTS, FeatureGenerator
 from ml.nets.landmark_features import LandmarkF, part_indices
@@ -76,7 +78,7 @@ LEAK = 0.1
 # loss's alpha and beta as in ml/configs/regressor.toml, and the warm-up's loss on renders
 WEIGHTS = {
     "content": 1.0, "identity": 0.1, "parameter": 0.1, "loopback": 0.1, "adversarial": 0.1,
-    "supervised": 1.0, "alpha": 0.1, "beta": 0.01, "lambda_le": 1.0,
+    "supervised": 1.0, "mirror": 0.0, "alpha": 0.1, "beta": 0.01, "lambda_le": 1.0,
 }  # fmt: skip
 
 
@@ -120,11 +122,11 @@ class VectorDiscriminator(nn.Module):
 def real_set(
     f: LandmarkF, split: str, size: int, clips: list[str] | None = None,
     set_file: Path = SET_FILE,
-) -> tuple[np.ndarray, np.ndarray, list[str], list[str]]:  # fmt: skip
-    """R's input vectors of the split's real crops (only `clips`, if given) with a face F
-    reads (presence >= 0.5) and their mirror images, with a face index per row (a person,
-    or a person's mirror image), the people's names and the crops' names
-    ('clip#frame@person', for the model card's sources)."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str], list[str]]:  # fmt: skip
+    """R's input vectors of the split's real crops (only `clips`, if given) that F reads as
+    a face (presence >= 0.5), the same of their mirror images row for row, a person index
+    per row, the people's names and the crops' names ('clip#frame@person', for the model
+    card's sources)."""
     if split != "train":
         raise FiveLossError(f"the five losses train on the train split's people, not {split!r}")
     feats = real_features(
@@ -134,15 +136,15 @@ def real_set(
     if not feats:
         raise FiveLossError(f"the real-face set's {split} split has no crops in {clips}")
     people = sorted({p for _, p in feats})
-    xs, who, names = [], [], []
+    xs, flips, who, names = [], [], [], []
     for (clip, person), z in feats.items():
-        names += [f"{clip}#{int(f)}@{person}" for f in z["frames"]]
-        for prefix in ("", "flipped_"):
-            keep = z[prefix + "presence"].reshape(-1) >= MIN_PRESENCE
-            xs.append(np.concatenate([z[prefix + k][keep] for k in OUTPUTS], axis=1))
-            # a mirror image is another face: its own index for the identity spread
-            who.append(np.full(int(keep.sum()), 2 * people.index(person) + (prefix != "")))
-    return np.concatenate(xs).astype(np.float32), np.concatenate(who), people, names
+        keep = z["presence"].reshape(-1) >= MIN_PRESENCE
+        names += [f"{clip}#{int(f)}@{person}" for f in z["frames"][keep]]
+        xs.append(np.concatenate([z[k][keep] for k in OUTPUTS], axis=1))
+        flips.append(np.concatenate([z["flipped_" + k][keep] for k in OUTPUTS], axis=1))
+        who.append(np.full(int(keep.sum()), people.index(person)))
+    x, x_flip = np.concatenate(xs), np.concatenate(flips)
+    return x.astype(np.float32), x_flip.astype(np.float32), np.concatenate(who), people, names
 
 
 def identity_logits(spec: RigSpec, logits: torch.Tensor) -> torch.Tensor:
@@ -157,8 +159,9 @@ def base_face(params: torch.Tensor, spec: RigSpec) -> torch.Tensor:
 
 def train(
     spec: RigSpec, r: LandmarkRegressor, g: FeatureGenerator, real_x: np.ndarray,
-    real_who: np.ndarray, pair_x: np.ndarray, pair_y: np.ndarray, w: dict[str, float],
-    steps: int, lr: float, batch: int, seed: int, log_path: Path, points: int,
+    real_flip: np.ndarray, real_who: np.ndarray, pair_x: np.ndarray, pair_y: np.ndarray,
+    w: dict[str, float], steps: int, lr: float, batch: int, seed: int, log_path: Path, points: int,
+    mirror_groups: tuple[str, ...] | None = None,
 ) -> dict[str, float]:  # fmt: skip
     """R's heads by the five losses (module docstring); returns the last logged losses."""
     torch.manual_seed(seed)
@@ -172,7 +175,9 @@ def train(
     prior = ParameterLoss(spec, w["alpha"], w["beta"])
     sup_w = loss_weights(spec)
     span = r.span.clamp_min(1e-6)
-    xr, who = torch.from_numpy(real_x), torch.from_numpy(real_who)
+    xr, xr_flip = torch.from_numpy(real_x), torch.from_numpy(real_flip)
+    who = torch.from_numpy(real_who)
+    mirror = MirrorLoss(spec, mirror_groups)
     xs, ys = torch.from_numpy(pair_x), torch.from_numpy(pair_y)
     std = lambda v: (v - r.feat_mean) / r.feat_std  # noqa: E731  F's standard units
     last: dict[str, float] = {}
@@ -181,40 +186,57 @@ def train(
     with open(log_path, "w") as logf:
         for step in range(1, steps + 1):
             i = torch.randint(0, len(xr), (batch,), generator=gen)
-            x = xr[i]
+            x = torch.cat([xr[i], xr_flip[i]])  # each face and its mirror image
+            faces = torch.cat([2 * who[i], 2 * who[i] + 1])  # a mirror image is another face
             out = r(x)
             # the generator sees the clamped parameters plus a tenth of what lies beyond the
             # range: an AU held at 0 still learns which way the real face pulls it
             params = out["params"] + LEAK * span * (out["logits"] - out["logits"].clamp(0, 1))
-            t_real = {k: std(x)[:, c] for k, c in cols.items()}
-            t_fake = {k: std(g.join(g(params)))[:, c] for k, c in cols.items()}
-            losses = {"content": content_loss(t_fake, t_real)}
-            losses["identity"] = identity_spread(identity_logits(spec, out["logits"]), who[i])
-            losses["parameter"] = prior(params)
-            y_au = with_base(params.detach(), spec, "au")
-            y_id = with_base(params.detach(), spec, "identity")
-            c_au, c_id = r(g.join(g(y_au))), r(g.join(g(y_id)))
-            losses["loopback"] = loopback_loss(
-                (c_au["params"], c_au["brow_logits"]), y_au,
-                (c_id["params"], c_id["brow_logits"]), y_id, spec, w["lambda_le"],
-            )  # fmt: skip
-            emotionless = std(g.join(g(with_base(params, spec, "au"))))[:, mouth]
-            base = std(g.join(g(base_face(params.detach(), spec))))[:, mouth]
-            losses["adversarial"] = adversarial_loss(d, emotionless)
-            j = torch.randint(0, len(xs), (batch,), generator=gen)
-            err = (r.lo + span * r(xs[j])["logits"] - ys[j]) / span
-            losses["supervised"] = (err.pow(2) * sup_w).sum(1).mean() / sup_w.sum()
+            on = lambda k: w[k] > 0  # noqa: E731  a switched-off loss is not computed
+            losses: dict[str, torch.Tensor] = {}
+            if on("content"):
+                t_real = {k: std(x)[:, c] for k, c in cols.items()}
+                t_fake = {k: std(g.join(g(params)))[:, c] for k, c in cols.items()}
+                losses["content"] = content_loss(t_fake, t_real)
+            if on("identity"):
+                ids = identity_logits(spec, out["logits"])
+                losses["identity"] = identity_spread(ids, faces)
+            if on("mirror"):
+                losses["mirror"] = mirror(out["params"][:batch], out["params"][batch:])
+            if on("parameter"):
+                losses["parameter"] = prior(params)
+            if on("loopback"):
+                y_au = with_base(params.detach(), spec, "au")
+                y_id = with_base(params.detach(), spec, "identity")
+                c_au, c_id = r(g.join(g(y_au))), r(g.join(g(y_id)))
+                losses["loopback"] = loopback_loss(
+                    (c_au["params"], c_au["brow_logits"]), y_au,
+                    (c_id["params"], c_id["brow_logits"]), y_id, spec, w["lambda_le"],
+                )  # fmt: skip
+            if on("adversarial"):
+                emotionless = std(g.join(g(with_base(params, spec, "au"))))[:, mouth]
+                base = std(g.join(g(base_face(params.detach(), spec))))[:, mouth]
+                losses["adversarial"] = adversarial_loss(d, emotionless)
+            if on("supervised"):
+                j = torch.randint(0, len(xs), (batch,), generator=gen)
+                err = (r.lo + span * r(xs[j])["logits"] - ys[j]) / span
+                losses["supervised"] = (err.pow(2) * sup_w).sum(1).mean() / sup_w.sum()
+            if not losses:
+                raise FiveLossError("every loss weight is 0: nothing to train")
             total = sum(w[k] * v for k, v in losses.items())
             opt.zero_grad()
             total.backward()  # type: ignore[union-attr]
             opt.step()
-            loss_d = discriminator_loss(d, base, emotionless)
-            opt_d.zero_grad()
-            loss_d.backward()
-            opt_d.step()
+            loss_d = None
+            if on("adversarial"):
+                loss_d = discriminator_loss(d, base, emotionless)
+                opt_d.zero_grad()
+                loss_d.backward()
+                opt_d.step()
             if step == 1 or step % 100 == 0 or step == steps:
                 last = {k: round(float(v), 5) for k, v in losses.items()}
-                last["discriminator"] = round(float(loss_d), 5)
+                if loss_d is not None:
+                    last["discriminator"] = round(float(loss_d), 5)
                 logf.write(json.dumps({"step": step, **last}) + "\n")
                 log.info("step %d %s", step, last)
     r.eval()
@@ -232,9 +254,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--clips", nargs="+", default=None,
                     help="only these clips of the training people")  # fmt: skip
     ap.add_argument("--steps", type=int, default=2000)
-    ap.add_argument("--batch", type=int, default=256)
+    ap.add_argument("--batch", type=int, default=128, help="real faces per step (and their "
+                    "mirror images), and as many rendered pairs")  # fmt: skip
     ap.add_argument("--lr", type=float, default=1e-4)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--mirror-groups",
+        nargs="+",
+        choices=("pose", "gaze", "au", "identity"),
+        default=None,
+        help="the groups the mirror loss compares (default: all)",
+    )
     for k, v in WEIGHTS.items():
         ap.add_argument(f"--{k.replace('_', '-')}", type=float, default=v,
                         help=f"loss weight (default {v})")  # fmt: skip
@@ -255,13 +285,14 @@ def main(argv: list[str] | None = None) -> int:
 
     f = LandmarkF(load(r.cfg.landmark_model))
     t0 = time.perf_counter()
-    real_x, who, people, names = real_set(f, "train", r.cfg.image_size, args.clips)
+    real_x, real_flip, who, people, names = real_set(f, "train", r.cfg.image_size, args.clips)
     feats = pair_features(args.pairs, f)
     pair_x, pair_y = targets(spec, feats, tuple(r.cfg.inputs))
     t_feat = time.perf_counter() - t0
     w = {k: float(getattr(args, k)) for k in WEIGHTS}
-    last = train(spec, r, g, real_x, who, pair_x, pair_y, w, args.steps, args.lr, args.batch,
-                 args.seed, args.run / "log.jsonl", f.net.points)  # fmt: skip
+    last = train(spec, r, g, real_x, real_flip, who, pair_x, pair_y, w, args.steps, args.lr,
+                 args.batch, args.seed, args.run / "log.jsonl", f.net.points,
+                 tuple(args.mirror_groups) if args.mirror_groups else None)  # fmt: skip
     t_train = time.perf_counter() - t0 - t_feat
     step = int(ckpt["step"]) + args.steps
     summary: dict[str, Any] = {
