@@ -32,6 +32,7 @@ def _config(tmp: Path) -> RecipeConfig:
     return cfg
 
 
+@pytest.mark.slow  # 4 minutes on 2 cores: every stage of the parser-F recipe, end to end
 def test_recipe_runs_every_stage_skips_done_ones_and_resumes_after_a_failure(tmp_path):
     cfg = _config(tmp_path)
     marks = Path(cfg.work) / "stages"
