@@ -144,6 +144,10 @@ def real_set(
         flips.append(np.concatenate([z["flipped_" + k][keep] for k in OUTPUTS], axis=1))
         who.append(np.full(int(keep.sum()), people.index(person)))
     x, x_flip = np.concatenate(xs), np.concatenate(flips)
+    if not len(x):
+        raise FiveLossError(
+            f"F reads no face (presence >= {MIN_PRESENCE}) in the crops of {sorted(feats)}"
+        )
     return x.astype(np.float32), x_flip.astype(np.float32), np.concatenate(who), people, names
 
 
